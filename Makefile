@@ -1,0 +1,26 @@
+# Task runner. `make demo` and `make test` build whatever environment is missing first.
+.PHONY: setup test demo lint format bench clean
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	.venv/bin/python -m pytest
+
+demo: setup
+	bash scripts/demo.sh
+
+lint: setup
+	.venv/bin/ruff check curator plugins app training db tests bench
+	.venv/bin/ruff format --check curator plugins app training db tests bench
+	.venv/bin/mypy
+
+format: setup
+	.venv/bin/ruff format curator plugins app training db tests bench
+	.venv/bin/ruff check --fix curator plugins app training db tests bench
+
+bench: setup
+	.venv/bin/python bench/ingest_bench.py
+
+clean:
+	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""The review app's home page: what the catalogue holds, and what could not be used."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from curator.project import Project, find_project, open_project
+from curator.status import project_status
+
+PAGE_SIZE = 50
+
+
+def current_project() -> Project:
+    """The project named after `--` on the streamlit command line, or CURATOR_PROJECT."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--project")
+    known, _ = parser.parse_known_args()
+    folder = known.project or os.environ.get("CURATOR_PROJECT")
+    return open_project(Path(folder)) if folder else find_project()
+
+
+def show_counts(report: dict) -> None:
+    tracks, segments = report["tracks"], report["segments"]
+    cols = st.columns(4)
+    cols[0].metric("Tracks ingested", tracks.get("ingested", 0))
+    cols[1].metric("Usable segments", segments.get("usable", 0))
+    cols[2].metric("Usable hours", f"{report['usable_hours']:.2f}")
+    cols[3].metric("Files not used", len(report["problems"]))
+
+
+def show_segments(project: Project) -> None:
+    rows = project.catalog.segment_rows(include_unusable=True)
+    st.subheader(f"Segments ({len(rows)})")
+    if not rows:
+        st.info("No segments yet: run `curator ingest FOLDER` on this project.")
+        return
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    columns = ["id", "source", "start", "duration", "rms_db", "silent", "excluded"]
+    st.dataframe([{c: r[c] for c in columns} for r in shown], hide_index=True,
+                 use_container_width=True)
+
+
+def show_problems(report: dict) -> None:
+    if report["problems"]:
+        st.subheader("Files not used")
+        st.dataframe(report["problems"], hide_index=True, use_container_width=True)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Curator", layout="wide")
+    project = current_project()
+    st.title("Curator")
+    st.caption(f"Project: {project.root}")
+    report = project_status(project)
+    show_counts(report)
+    show_segments(project)
+    show_problems(report)
+
+
+main()

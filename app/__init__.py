@@ -1,0 +1,1 @@
+"""The Streamlit review app; pages read and write only through the curator library."""

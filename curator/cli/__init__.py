@@ -1,0 +1,43 @@
+"""The `curator` command line: one module per command group, gathered here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from curator import __version__
+from curator.errors import CuratorError
+
+
+class _Group(click.Group):
+    """Prints a CuratorError as a one-line message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CuratorError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="curator")
+def cli() -> None:
+    """Curate, review and rebalance tagged audio datasets for music-generation fine-tuning.
+
+    Start with `curator init DIR`, then `curator ingest FOLDER...` inside it.
+    """
+
+
+def _register() -> None:
+    from curator.cli import app, demo, ingest, metadata, project
+
+    for module in (project, ingest, demo, app, metadata):
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="curator")

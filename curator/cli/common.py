@@ -1,0 +1,68 @@
+"""What every command shares: the --project option, the console, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from curator.project import Project, find_project, open_project
+
+console = Console(stderr=True)
+
+
+def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--project DIR` and pass the opened Project as `project`.
+
+    Without the option the nearest folder upward holding `curator.toml` is used, as git
+    finds its repository; CURATOR_PROJECT works too.
+    """
+
+    @click.option("--project", "project_dir", envvar="CURATOR_PROJECT",
+                  type=click.Path(file_okay=False, path_type=Path),
+                  help="Project folder (default: nearest folder upward with curator.toml).")
+    @functools.wraps(command)
+    def wrapper(*args: Any, project_dir: Path | None, **kwargs: Any) -> Any:
+        project = open_project(project_dir) if project_dir else find_project()
+        return command(*args, project=project, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar with rate and ETA; yields `update(done, total, current)`."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=None, rate="")
+
+        def update(done: int, total: int, current: str) -> None:
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{done / elapsed:.1f}/s" if elapsed > 0 else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def project_line(project: Project) -> str:
+    return f"project {project.root}"

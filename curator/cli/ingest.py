@@ -1,0 +1,63 @@
+"""`curator ingest`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.table import Table
+
+from curator.cli.common import console, progress_bar, project_option
+from curator.ingest import IngestSummary, ingest
+from curator.project import Project
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(ingest_command)
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=False))
+@project_option
+def ingest_command(project: Project, sources: tuple[Path, ...]) -> None:
+    """Scan SOURCES (folders, recursively, or files) and add their audio to the catalogue.
+
+    Each track is hashed (the same audio at two paths is one track) and cut into segments
+    as set in curator.toml [ingest]. Re-running skips unchanged files, adds new ones and
+    marks vanished ones missing. Bad files are listed with the reason and the rest goes
+    on; the command fails only when nothing at all could be read. Interrupt it at any
+    time: what it finished is kept, and running it again completes the job.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    with progress_bar("Ingesting") as update:
+        summary = ingest(project, list(sources), progress=update)
+    _print_summary(summary)
+    if summary.interrupted:
+        console.print("[yellow]Interrupted[/]: finished files are saved; run the same command "
+                      "again to do the rest.")
+        sys.exit(130)
+    if summary.nothing_readable:
+        raise click.ClickException("no audio could be read from " + ", ".join(map(str, sources)))
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # `kill` then behaves like Ctrl-C: the batch in hand is written before exiting.
+    raise KeyboardInterrupt
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    console.print(
+        f"Found {summary.found} audio file(s): {summary.added} added "
+        f"({summary.segments_added} segments, {summary.silent_segments} flagged silent), "
+        f"{summary.unchanged} unchanged, {summary.duplicates} duplicate(s), "
+        f"{summary.revived} found again, {summary.skipped} skipped, "
+        f"{summary.failed} failed, {summary.missing} missing.")
+    if summary.problems:
+        table = Table("status", "file", "reason", title="Files not used")
+        for path, status, reason in summary.problems:
+            table.add_row(status, path, reason)
+        console.print(table)

@@ -1,0 +1,48 @@
+"""`curator metadata`: per-segment metadata in the seed's format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from curator.cli.common import console, project_option
+from curator.metadata import segment_metadata
+from curator.project import Project
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(metadata)
+
+
+@click.group()
+def metadata() -> None:
+    """Export per-segment metadata (tags, tempo, key) in the seed project's JSON format."""
+
+
+@metadata.command("export")
+@project_option
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json",
+              show_default=True,
+              help="json: one object keyed by segment id; jsonl: one line per segment.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+@click.option("--all", "include_unusable", is_flag=True,
+              help="Include silent and excluded segments and those of missing tracks.")
+def export(project: Project, fmt: str, out: Path | None, include_unusable: bool) -> None:
+    """Print each segment's source, start, duration, tags per facet, key, scale and tempo.
+
+    Tags and values are the effective labels: a person's decision wins over a model's.
+    """
+    records = segment_metadata(project, include_unusable=include_unusable)
+    if fmt == "json":
+        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = "".join(json.dumps({"id": k, **v}, ensure_ascii=False) + "\n"
+                       for k, v in records.items())
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"Wrote {len(records)} segment(s) to {out}")

@@ -1,0 +1,60 @@
+"""`curator init` and `curator status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from curator.cli.common import console, print_json, project_option
+from curator.project import Project, init_project
+from curator.status import project_status
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(init)
+    cli.add_command(status)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+def init(directory: Path) -> None:
+    """Make DIRECTORY a Curator project: curator.toml (settings) and catalog.duckdb.
+
+    Running it again on a project keeps its settings and applies any new migrations.
+    """
+    project = init_project(directory)
+    console.print(f"Project ready in [bold]{project.root}[/]")
+    console.print(f"Settings: {project.root / 'curator.toml'} (every key documented there)")
+    console.print(f"Next: [bold]curator ingest FOLDER --project {project.root}[/]")
+
+
+@click.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(project: Project, as_json: bool) -> None:
+    """Show counts by state (files, tracks, segments) and every file that failed, and why."""
+    report = project_status(project)
+    if as_json:
+        print_json(report)
+        return
+    _print_counts(report)
+    _print_problems(report["problems"])
+
+
+def _print_counts(report: dict) -> None:
+    console.print(f"Project [bold]{report['project']}[/]")
+    for group in ("files", "tracks", "segments"):
+        counts = report[group] or {"none yet": 0}
+        console.print(f"  {group:9s} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    console.print(f"  usable audio: {report['usable_hours']:.2f} h")
+
+
+def _print_problems(problems: list[dict]) -> None:
+    if not problems:
+        return
+    table = Table("status", "file", "reason", title=f"{len(problems)} file(s) not used")
+    for row in problems:
+        table.add_row(row["status"], row["path"], row["reason"])
+    console.print(table)

@@ -1,0 +1,132 @@
+"""Project settings: the defaults, and how `curator.toml` overrides them."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curator.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How audio files become tracks and segments.
+
+    extensions: file name endings scanned for, compared case-insensitively.
+    segments_per_track: how many segments to cut from each track (fewer if it is short).
+    segment_min_seconds / segment_max_seconds: bounds on each segment's length.
+    seed: makes segment choice reproducible; each track's draw also depends on its content.
+    silence_threshold_db: a segment whose RMS level is below this (dBFS) is flagged silent.
+    workers: threads that hash and probe files in parallel (0 means one per core).
+    commit_every: files written to the catalogue per transaction.
+    """
+
+    extensions: tuple[str, ...] = ("wav", "flac", "mp3", "ogg", "aiff", "aif")
+    segments_per_track: int = 2
+    segment_min_seconds: float = 20.0
+    segment_max_seconds: float = 35.0
+    seed: int = 0
+    silence_threshold_db: float = -60.0
+    workers: int = 0
+    commit_every: int = 32
+
+    def validate(self) -> None:
+        if self.segments_per_track < 1:
+            raise SettingsError("ingest.segments_per_track must be at least 1")
+        if not 0 < self.segment_min_seconds <= self.segment_max_seconds:
+            raise SettingsError(
+                "ingest.segment_min_seconds must be positive and at most segment_max_seconds"
+            )
+        if self.commit_every < 1:
+            raise SettingsError("ingest.commit_every must be at least 1")
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """How the catalogue is shared between processes.
+
+    lock_timeout_seconds: how long a command waits for another process to release the
+      catalogue before giving up with a message (its work so far is kept).
+    """
+
+    lock_timeout_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything in `curator.toml`; each table is optional."""
+
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read `curator.toml`, filling in defaults and rejecting unknown keys by name."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
+    tables = {f.name: f.type for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(data) - set(tables))
+    if unknown:
+        raise SettingsError(f"{path}: unknown table(s) {', '.join(unknown)}")
+    defaults = Settings()
+    parts = {name: _table(path, name, getattr(defaults, name), data.get(name, {})) for name in tables}
+    settings = Settings(**parts)
+    settings.ingest.validate()
+    return settings
+
+
+def _table(path: Path, name: str, default: Any, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(default)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(f"{path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
+    converted = {key: _convert(path, f"{name}.{key}", getattr(default, key), value)
+                 for key, value in values.items()}
+    return dataclasses.replace(default, **converted)
+
+
+def _convert(path: Path, key: str, default: Any, value: Any) -> Any:
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            raise SettingsError(f"{path}: {key} must be a list")
+        return tuple(value)
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        expected: type = type(default)
+    else:
+        expected = float if isinstance(default, float) else int
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
+        raise SettingsError(f"{path}: {key} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+DEFAULT_TOML = """\
+# Curator project settings. Every key is optional: the values below are the defaults.
+# Edit a value to change it; delete a line to go back to the default.
+
+[ingest]
+# File name endings scanned for (case-insensitive).
+extensions = ["wav", "flac", "mp3", "ogg", "aiff", "aif"]
+# Segments cut from each track, and their length bounds in seconds. A track shorter
+# than one segment is skipped; one too short for all of them gets as many as fit.
+segments_per_track = 2
+segment_min_seconds = 20.0
+segment_max_seconds = 35.0
+# Segment choice is reproducible for a given seed (and each track's content).
+seed = 0
+# A segment quieter than this RMS level (dBFS) is flagged silent and left out of training.
+silence_threshold_db = -60.0
+# Threads that hash and probe files (0: one per core); files per catalogue transaction.
+workers = 0
+commit_every = 32
+
+[catalog]
+# Seconds to wait for another process to release the catalogue before giving up.
+lock_timeout_seconds = 120.0
+"""

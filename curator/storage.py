@@ -1,0 +1,345 @@
+"""The catalogue: the one class that talks to DuckDB. No other module imports duckdb.
+
+DuckDB lets one process at a time open the file (DESIGN.md decision 2), so a Catalog never
+keeps it open: every call opens, works and closes, and an open refused because another
+process holds the file is retried with backoff until `lock_timeout` runs out.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from curator.errors import CatalogBusy
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
+_migrated: set[Path] = set()
+
+
+@dataclass(frozen=True)
+class Migration:
+    scope: str
+    number: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    track_id: str | None
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    id: str
+    content_hash: str
+    path: str
+    duration: float
+    sample_rate: int
+    channels: int
+    format: str
+    subtype: str
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    id: str
+    track_id: str
+    idx: int
+    start: float
+    duration: float
+    rms_db: float
+    peak_db: float
+    silent: bool
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    size: int | None
+    mtime_ns: int | None
+    status: str
+    track_id: str | None
+
+
+@dataclass(frozen=True)
+class KnownTrack:
+    id: str
+    path: str
+    status: str
+
+
+def builtin_migrations() -> list[Migration]:
+    """The core schema's migrations, in order, from `curator/db/migrations`."""
+    folder = resources.files("curator.db") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration("curator", int(match[1]), entry.name, entry.read_text()))
+    return sorted(found, key=lambda m: m.number)
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class Catalog:
+    """A project's catalogue file; each method holds the file only while it runs."""
+
+    def __init__(self, path: Path, lock_timeout: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+
+    # -- opening and schema ------------------------------------------------------------
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file (waiting while another process holds it), yield, close."""
+        con = self._open_with_retry()
+        try:
+            if self.path not in _migrated:
+                self._apply_migrations(con, builtin_migrations())
+                _migrated.add(self.path)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open, BEGIN, yield, COMMIT; anything raised rolls the whole block back."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    if _is_lock_conflict(exc):
+                        raise CatalogBusy(
+                            f"{self.path}: another process kept the catalogue busy for "
+                            f"{self.lock_timeout:.0f} s ({exc}); nothing was lost, try again"
+                        ) from exc
+                    raise
+            # Jitter so that two waiting processes do not retry in lockstep.
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+    def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
+        """Apply the migrations not yet recorded; returns the names applied now."""
+        with self.connect() as con:
+            return self._apply_migrations(con, migrations or builtin_migrations())
+
+    def _apply_migrations(self, con: Any, migrations: Sequence[Migration]) -> list[str]:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (scope VARCHAR, number INTEGER, "
+            "name VARCHAR NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp, "
+            "PRIMARY KEY (scope, number))"
+        )
+        done = set(con.execute("SELECT scope, number FROM schema_migrations").fetchall())
+        applied = []
+        for migration in migrations:
+            if (migration.scope, migration.number) in done:
+                continue
+            _run_migration(con, migration)
+            applied.append(migration.name)
+        return applied
+
+    def applied_migrations(self) -> list[tuple[str, int, str]]:
+        with self.connect() as con:
+            return con.execute(
+                "SELECT scope, number, name FROM schema_migrations ORDER BY scope, number"
+            ).fetchall()
+
+    # -- ingest --------------------------------------------------------------------------
+
+    def known_files(self) -> dict[str, KnownFile]:
+        with self.connect() as con:
+            rows = con.execute("SELECT path, size, mtime_ns, status, track_id FROM files").fetchall()
+        return {path: KnownFile(size, mtime, status, track) for path, size, mtime, status, track in rows}
+
+    def known_tracks(self) -> dict[str, KnownTrack]:
+        """Tracks by content hash."""
+        with self.connect() as con:
+            rows = con.execute("SELECT content_hash, id, path, status FROM tracks").fetchall()
+        return {digest: KnownTrack(tid, path, status) for digest, tid, path, status in rows}
+
+    def save_ingest_batch(
+        self,
+        files: Sequence[FileRecord],
+        tracks: Sequence[TrackRecord],
+        segments: Sequence[SegmentRecord],
+        revived: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Write one batch of ingest results in a single transaction.
+
+        A re-run after an interruption may send rows that already exist: tracks and
+        segments are keyed by content, so those are left as they are (no duplicates).
+        `revived` holds (track id, new path) for missing tracks found again elsewhere.
+        """
+        with self.transaction() as con:
+            _insert(con, "tracks", [asdict(t) for t in tracks], "ON CONFLICT DO NOTHING")
+            _insert(con, "segments", [asdict(s) for s in segments], "ON CONFLICT DO NOTHING")
+            _insert(con, "files", [asdict(f) for f in files],
+                    "ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
+                    "mtime_ns = excluded.mtime_ns, track_id = excluded.track_id, "
+                    "status = excluded.status, reason = excluded.reason, "
+                    "seen_at = now()")
+            for track_id, path in revived:
+                con.execute(
+                    "UPDATE tracks SET status = 'ingested', reason = NULL, path = ?, "
+                    "updated_at = current_timestamp WHERE id = ?", [path, track_id])
+
+    def mark_files_missing(self, paths: Sequence[str]) -> None:
+        """Files that vanished since the last scan; their tracks follow if no copy is left."""
+        with self.transaction() as con:
+            _insert_temp(con, "gone", [{"path": p} for p in paths])
+            con.execute(
+                "UPDATE files SET status = 'missing', reason = 'file no longer exists', "
+                "seen_at = now() WHERE path IN (SELECT path FROM gone)")
+            self._refresh_track_status(con)
+
+    def _refresh_track_status(self, con: Any) -> None:
+        # A track is missing when none of the files holding its audio is still there; its
+        # segments and labels are kept so that moving the file back restores everything.
+        con.execute(
+            "UPDATE tracks SET status = 'missing', updated_at = current_timestamp, "
+            "reason = 'no file with this audio is left (last seen at ' || path || ')' "
+            "WHERE status = 'ingested' AND id NOT IN (SELECT track_id FROM files "
+            "WHERE track_id IS NOT NULL AND status IN ('ingested', 'duplicate'))")
+        con.execute(
+            "UPDATE tracks SET path = f.path, updated_at = current_timestamp FROM "
+            "(SELECT track_id, min(path) AS path FROM files WHERE status IN "
+            "('ingested', 'duplicate') AND track_id IS NOT NULL GROUP BY track_id) f "
+            "WHERE tracks.id = f.track_id AND tracks.status = 'ingested' "
+            "AND tracks.path NOT IN (SELECT path FROM files WHERE status IN "
+            "('ingested', 'duplicate'))")
+
+    def refresh_track_status(self) -> None:
+        with self.transaction() as con:
+            self._refresh_track_status(con)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Counts by state: files, tracks, segments (ok, silent, excluded)."""
+        with self.connect() as con:
+            files = dict(con.execute("SELECT status, count(*) FROM files GROUP BY ALL").fetchall())
+            tracks = dict(con.execute("SELECT status, count(*) FROM tracks GROUP BY ALL").fetchall())
+            segments = dict(con.execute(
+                "SELECT CASE WHEN t.status <> 'ingested' THEN 'track missing' "
+                "WHEN s.excluded THEN 'excluded' WHEN s.silent THEN 'silent' ELSE 'usable' END, "
+                "count(*) FROM segments s JOIN tracks t ON t.id = s.track_id GROUP BY ALL"
+            ).fetchall())
+        return {"files": files, "tracks": tracks, "segments": segments}
+
+    def hours(self) -> float:
+        """Hours of usable segment audio."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT coalesce(sum(s.duration), 0) / 3600 FROM segments s JOIN tracks t "
+                "ON t.id = s.track_id WHERE t.status = 'ingested' AND NOT s.silent "
+                "AND NOT s.excluded").fetchone()
+        return float(row[0]) if row else 0.0
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """(path, status, reason) of every file that was skipped, failed or went missing."""
+        with self.connect() as con:
+            return con.execute(
+                "SELECT path, status, reason FROM files WHERE status IN "
+                "('skipped', 'failed', 'missing') ORDER BY status, path").fetchall()
+
+    def segment_rows(self, include_unusable: bool = False) -> list[dict[str, Any]]:
+        """Segments with their track's path and audio properties, ordered by id."""
+        where = "" if include_unusable else \
+            "WHERE t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
+        with self.connect() as con:
+            cursor = con.execute(
+                "SELECT s.id, s.track_id, t.path AS source, s.idx, s.start, s.duration, "
+                "s.rms_db, s.silent, s.excluded, t.duration AS track_duration, "
+                "t.sample_rate, t.channels, t.format "
+                f"FROM segments s JOIN tracks t ON t.id = s.track_id {where} ORDER BY s.id")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def effective_labels(self) -> list[tuple[str, str, str, bool, str | None, str]]:
+        """(segment, facet, tag, present, value, source kind), a person's label winning.
+
+        Valued facets (tempo, key, scale) keep the value in `value` with tag = facet.
+        """
+        with self.connect() as con:
+            return con.execute(
+                "SELECT segment_id, facet, tag, present, value, source_kind FROM ("
+                " SELECT *, row_number() OVER (PARTITION BY segment_id, facet, tag"
+                "  ORDER BY CASE source_kind WHEN 'human' THEN 0 ELSE 1 END) AS rank"
+                " FROM labels) WHERE rank = 1 ORDER BY segment_id, facet, tag").fetchall()
+
+    def segment_count(self) -> int:
+        with self.connect() as con:
+            row = con.execute("SELECT count(*) FROM segments").fetchone()
+        return int(row[0]) if row else 0
+
+    def duplicate_rows(self) -> dict[str, int]:
+        """Per table, how many rows share a key that must be unique (0 everywhere when sound)."""
+        checks = {
+            "tracks": "SELECT count(*) - count(DISTINCT content_hash) FROM tracks",
+            "files": "SELECT count(*) - count(DISTINCT path) FROM files",
+            "segments": "SELECT count(*) - count(DISTINCT (track_id, idx)) FROM segments",
+        }
+        with self.connect() as con:
+            return {table: int(con.execute(sql).fetchone()[0]) for table, sql in checks.items()}
+
+
+def _run_migration(con: Any, migration: Migration) -> None:
+    """Apply one migration and record it, all or nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(migration.sql)
+        con.execute("INSERT INTO schema_migrations (scope, number, name) VALUES (?, ?, ?)",
+                    [migration.scope, migration.number, migration.name])
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _insert(con: Any, table: str, rows: list[dict[str, Any]], conflict: str = "") -> None:
+    """Insert many rows at once through Arrow: row-by-row inserts are 100× slower."""
+    if not rows:
+        return
+    columns = ", ".join(rows[0])
+    con.register("_rows", pa.Table.from_pylist(rows))
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows {conflict}")
+    con.unregister("_rows")
+
+
+def _insert_temp(con: Any, name: str, rows: list[dict[str, Any]]) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (path VARCHAR)")
+    _insert(con, name, rows)
+
