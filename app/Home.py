@@ -16,7 +16,7 @@ PAGE_SIZE = 50
 
 def current_project() -> Project:
     """The project named after `--` on the streamlit command line, or CURATOR_PROJECT."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--project")
     known, _ = parser.parse_known_args()
     folder = known.project or os.environ.get("CURATOR_PROJECT")
@@ -40,10 +40,11 @@ def show_segments(project: Project) -> None:
         return
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
-    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     columns = ["id", "source", "start", "duration", "rms_db", "silent", "excluded"]
-    st.dataframe([{c: r[c] for c in columns} for r in shown], hide_index=True,
-                 use_container_width=True)
+    st.dataframe(
+        [{c: r[c] for c in columns} for r in shown], hide_index=True, use_container_width=True
+    )
 
 
 def show_problems(report: dict) -> None:

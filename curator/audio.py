@@ -48,7 +48,9 @@ def probe(path: Path) -> AudioInfo:
 
 def _check_file(path: Path) -> None:
     if path.is_symlink() and not path.exists():
-        raise AudioError(path, f"broken link: it points to {os.readlink(path)}, which does not exist")
+        raise AudioError(
+            path, f"broken link: it points to {os.readlink(path)}, which does not exist"
+        )
     if not path.is_file():
         raise AudioError(path, "not a regular file")
     if path.stat().st_size == 0:
@@ -71,8 +73,9 @@ def _open_info(path: Path) -> AudioInfo:
         raise AudioError(path, f"not a readable audio file ({detail})") from exc
     except (RuntimeError, OSError) as exc:
         raise AudioError(path, f"not a readable audio file ({exc})") from exc
-    return AudioInfo(info.format, info.subtype, int(info.samplerate), int(info.channels),
-                     int(info.frames))
+    return AudioInfo(
+        info.format, info.subtype, int(info.samplerate), int(info.channels), int(info.frames)
+    )
 
 
 def _check_mp3_start(path: Path) -> None:
@@ -82,7 +85,9 @@ def _check_mp3_start(path: Path) -> None:
         return
     with path.open("rb") as handle:
         head = handle.read(3)
-    if not (head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)):
+    if not (
+        head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    ):
         raise AudioError(path, "not an MP3 file (no ID3 tag or MPEG frame at the start)")
 
 
@@ -97,8 +102,11 @@ def _check_wav_complete(path: Path, info: AudioInfo) -> None:
     bytes_per_frame = info.channels * _bytes_per_sample(info.subtype)
     if bytes_per_frame and promised // bytes_per_frame > info.frames + 1:
         expected = promised / bytes_per_frame / info.sample_rate
-        raise AudioError(path, f"truncated: the header promises {expected:.1f} s of audio "
-                               f"but the data ends at {info.duration:.1f} s")
+        raise AudioError(
+            path,
+            f"truncated: the header promises {expected:.1f} s of audio "
+            f"but the data ends at {info.duration:.1f} s",
+        )
 
 
 def _wav_data_bytes(path: Path) -> int | None:
@@ -117,8 +125,15 @@ def _wav_data_bytes(path: Path) -> int | None:
 
 
 def _bytes_per_sample(subtype: str) -> int:
-    return {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
-            "DOUBLE": 8}.get(subtype, 0)
+    return {
+        "PCM_U8": 1,
+        "PCM_S8": 1,
+        "PCM_16": 2,
+        "PCM_24": 3,
+        "PCM_32": 4,
+        "FLOAT": 4,
+        "DOUBLE": 8,
+    }.get(subtype, 0)
 
 
 def _check_tail_decodes(path: Path, info: AudioInfo) -> None:
@@ -132,8 +147,9 @@ def _check_tail_decodes(path: Path, info: AudioInfo) -> None:
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(path, f"damaged: decoding fails near the end ({exc})") from exc
     if got < tail * 0.9:
-        raise AudioError(path, f"truncated: the data ends before the {info.duration:.1f} s "
-                               "the header announces")
+        raise AudioError(
+            path, f"truncated: the data ends before the {info.duration:.1f} s the header announces"
+        )
 
 
 def decode_window(
@@ -151,11 +167,12 @@ def decode_window(
     try:
         with sf.SoundFile(str(path)) as handle:
             native_rate = handle.samplerate
-            handle.seek(min(int(round(start * native_rate)), handle.frames))
-            audio = handle.read(int(round(duration * native_rate)), dtype="float32",
-                                always_2d=True)
+            handle.seek(min(round(start * native_rate), handle.frames))
+            audio = handle.read(round(duration * native_rate), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(path, f"cannot decode {start:.1f}-{start + duration:.1f} s ({exc})") from exc
+        raise AudioError(
+            path, f"cannot decode {start:.1f}-{start + duration:.1f} s ({exc})"
+        ) from exc
     if channels is not None:
         audio = to_channels(audio, channels)
     if sample_rate is not None and sample_rate != native_rate and len(audio):

@@ -60,7 +60,9 @@ class IngestSummary:
         return readable == 0 and (self.failed > 0 or self.found == 0)
 
 
-def scan(sources: Iterable[Path], extensions: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+def scan(
+    sources: Iterable[Path], extensions: Sequence[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
     """Audio files under `sources` (recursively), and (source, reason) for sources not found."""
     wanted = {"." + ext.lower().lstrip(".") for ext in extensions}
     found: set[str] = set()
@@ -126,13 +128,19 @@ def _check_name(path: str) -> None:
 def _segment_into(result: Examined, settings: IngestSettings) -> None:
     info, digest = result.info, result.content_hash
     assert info is not None and digest is not None
-    windows = choose_windows(info.duration, settings.segments_per_track,
-                             settings.segment_min_seconds, settings.segment_max_seconds,
-                             track_rng(settings.seed, digest))
+    windows = choose_windows(
+        info.duration,
+        settings.segments_per_track,
+        settings.segment_min_seconds,
+        settings.segment_max_seconds,
+        track_rng(settings.seed, digest),
+    )
     if not windows:
         result.status = "skipped"
-        result.reason = (f"{info.duration:.1f} s long, shorter than one "
-                         f"{settings.segment_min_seconds:g} s segment")
+        result.reason = (
+            f"{info.duration:.1f} s long, shorter than one "
+            f"{settings.segment_min_seconds:g} s segment"
+        )
         return
     track_id = digest[:16]
     for idx, window in enumerate(windows):
@@ -142,21 +150,32 @@ def _segment_into(result: Examined, settings: IngestSettings) -> None:
         result.reason = f"silent: every segment is below {settings.silence_threshold_db:g} dBFS"
 
 
-def _measure(path: str, track_id: str, idx: int, window, info: AudioInfo,
-             settings: IngestSettings) -> SegmentRecord:
+def _measure(
+    path: str, track_id: str, idx: int, window, info: AudioInfo, settings: IngestSettings
+) -> SegmentRecord:
     audio = decode_window(Path(path), window.start, window.duration)
-    expected = int(round(window.duration * info.sample_rate))
+    expected = round(window.duration * info.sample_rate)
     if len(audio) < expected * 0.99:
-        raise AudioError(path, f"truncated: decoding stops at {window.start + len(audio) / info.sample_rate:.1f} s "
-                               f"of the {info.duration:.1f} s the header announces")
+        raise AudioError(
+            path,
+            f"truncated: decoding stops at {window.start + len(audio) / info.sample_rate:.1f} s "
+            f"of the {info.duration:.1f} s the header announces",
+        )
     bad = first_non_finite(audio)
     if bad is not None:
         at = window.start + bad / info.sample_rate
         raise AudioError(path, f"contains NaN or infinite samples (first at {at:.2f} s)")
     rms_db, peak_db = level_db(audio)
-    return SegmentRecord(id=f"{track_id}-{idx}", track_id=track_id, idx=idx, start=window.start,
-                         duration=window.duration, rms_db=rms_db, peak_db=peak_db,
-                         silent=rms_db < settings.silence_threshold_db)
+    return SegmentRecord(
+        id=f"{track_id}-{idx}",
+        track_id=track_id,
+        idx=idx,
+        start=window.start,
+        duration=window.duration,
+        rms_db=rms_db,
+        peak_db=peak_db,
+        silent=rms_db < settings.silence_threshold_db,
+    )
 
 
 class _Batch:
@@ -174,8 +193,8 @@ class _Batch:
         self.revived: list[tuple[str, str]] = []
 
     def add(self, found: Examined) -> None:
-        if found.content_hash is None:
-            self._file(found, None, found.status, found.reason)
+        if found.status == "failed" or found.content_hash is None:
+            self._file(found, None, "failed", found.reason)
             self.summary.failed += 1
             self.summary.problems.append((found.path, found.status, found.reason or ""))
             return
@@ -189,14 +208,25 @@ class _Batch:
             self.summary.duplicates += 1
 
     def _file(self, found: Examined, track_id: str | None, status: str, reason: str | None) -> None:
-        self.files.append(FileRecord(found.path, found.size, found.mtime_ns, track_id, status, reason))
+        self.files.append(
+            FileRecord(found.path, found.size, found.mtime_ns, track_id, status, reason)
+        )
 
     def _new_track(self, found: Examined) -> None:
         info, digest = found.info, found.content_hash
         assert info is not None and digest is not None
-        track = TrackRecord(digest[:16], digest, found.path, info.duration, info.sample_rate,
-                            info.channels, info.format, info.subtype,
-                            "skipped" if found.status == "skipped" else "ingested", found.reason)
+        track = TrackRecord(
+            digest[:16],
+            digest,
+            found.path,
+            info.duration,
+            info.sample_rate,
+            info.channels,
+            info.format,
+            info.subtype,
+            "skipped" if found.status == "skipped" else "ingested",
+            found.reason,
+        )
         self.tracks[digest] = KnownTrack(track.id, track.path, track.status)
         self.new_tracks.append(track)
         self.segments.extend(found.segments)
@@ -224,7 +254,9 @@ class _Batch:
         self.clear()
 
 
-def ingest(project: Project, sources: Sequence[Path], progress: Progress | None = None) -> IngestSummary:
+def ingest(
+    project: Project, sources: Sequence[Path], progress: Progress | None = None
+) -> IngestSummary:
     """Add new and changed files under `sources`; mark vanished ones; skip the rest.
 
     Results are written every `commit_every` files, so an interrupted ingest keeps what it
@@ -268,13 +300,21 @@ def _same_stat(path: str, before: KnownFile) -> bool:
     return stat.st_size == before.size and stat.st_mtime_ns == before.mtime_ns
 
 
-def _mark_vanished(catalog: Catalog, sources: Sequence[Path], present: set[str],
-                   known: dict[str, KnownFile], summary: IngestSummary) -> None:
+def _mark_vanished(
+    catalog: Catalog,
+    sources: Sequence[Path],
+    present: set[str],
+    known: dict[str, KnownFile],
+    summary: IngestSummary,
+) -> None:
     # Only files under the folders scanned now can have vanished: ingesting one folder
     # must not mark another folder's files missing.
     roots = [os.path.abspath(s) for s in sources if os.path.exists(os.path.abspath(s))]
-    gone = [path for path, file in known.items()
-            if file.status != "missing" and path not in present and _under(path, roots)]
+    gone = [
+        path
+        for path, file in known.items()
+        if file.status != "missing" and path not in present and _under(path, roots)
+    ]
     if gone:
         catalog.mark_files_missing(gone)
         summary.missing = len(gone)
@@ -285,8 +325,13 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _process(pending: list[str], settings: IngestSettings, batch: _Batch, catalog: Catalog,
-             progress: Progress | None) -> None:
+def _process(
+    pending: list[str],
+    settings: IngestSettings,
+    batch: _Batch,
+    catalog: Catalog,
+    progress: Progress | None,
+) -> None:
     workers = settings.workers or os.cpu_count() or 1
     executor = ThreadPoolExecutor(max_workers=workers)
     try:

@@ -12,8 +12,11 @@ VALUE_FACETS = ("key", "scale", "tempo")
 
 
 def empty_record(row: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"source": row["source"], "start": row["start"],
-                              "duration": row["duration"]}
+    record: dict[str, Any] = {
+        "source": row["source"],
+        "start": row["start"],
+        "duration": row["duration"],
+    }
     record.update({f"{facet}_tags": [] for facet in TAG_FACETS})
     record.update(dict.fromkeys(VALUE_FACETS))
     return record

@@ -25,7 +25,10 @@ def track_rng(seed: int, content_hash: str) -> np.random.Generator:
 
 
 def choose_windows(
-    duration: float, count: int, min_seconds: float, max_seconds: float,
+    duration: float,
+    count: int,
+    min_seconds: float,
+    max_seconds: float,
     rng: np.random.Generator,
 ) -> list[Window]:
     """Up to `count` non-overlapping windows of min..max seconds, spread at random.
@@ -34,7 +37,7 @@ def choose_windows(
     for `count` windows gets as many as fit; one shorter than `min_seconds` gets none.
     """
     total_ms = int(duration * 1000)
-    min_ms, max_ms = int(round(min_seconds * 1000)), int(round(max_seconds * 1000))
+    min_ms, max_ms = round(min_seconds * 1000), round(max_seconds * 1000)
     fit = min(count, total_ms // min_ms) if min_ms > 0 else 0
     if fit == 0:
         return []

@@ -74,7 +74,9 @@ def load_settings(path: Path) -> Settings:
     if unknown:
         raise SettingsError(f"{path}: unknown table(s) {', '.join(unknown)}")
     defaults = Settings()
-    parts = {name: _table(path, name, getattr(defaults, name), data.get(name, {})) for name in tables}
+    parts = {
+        name: _table(path, name, getattr(defaults, name), data.get(name, {})) for name in tables
+    }
     settings = Settings(**parts)
     settings.ingest.validate()
     return settings
@@ -85,8 +87,10 @@ def _table(path: Path, name: str, default: Any, values: dict[str, Any]) -> Any:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise SettingsError(f"{path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
-    converted = {key: _convert(path, f"{name}.{key}", getattr(default, key), value)
-                 for key, value in values.items()}
+    converted = {
+        key: _convert(path, f"{name}.{key}", getattr(default, key), value)
+        for key, value in values.items()
+    }
     return dataclasses.replace(default, **converted)
 
 

@@ -135,7 +135,7 @@ class Catalog:
 
     def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
-        delay = 0.02
+        delay = 0.005
         while True:
             try:
                 return duckdb.connect(str(self.path))
@@ -147,9 +147,10 @@ class Catalog:
                             f"{self.lock_timeout:.0f} s ({exc}); nothing was lost, try again"
                         ) from exc
                     raise
-            # Jitter so that two waiting processes do not retry in lockstep.
+            # Short, jittered waits: a writer that reopens after every batch leaves only
+            # brief gaps, and a waiter that backs off for long would never get in.
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.05)
 
     def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
         """Apply the migrations not yet recorded; returns the names applied now."""
@@ -181,8 +182,12 @@ class Catalog:
 
     def known_files(self) -> dict[str, KnownFile]:
         with self.connect() as con:
-            rows = con.execute("SELECT path, size, mtime_ns, status, track_id FROM files").fetchall()
-        return {path: KnownFile(size, mtime, status, track) for path, size, mtime, status, track in rows}
+            rows = con.execute(
+                "SELECT path, size, mtime_ns, status, track_id FROM files"
+            ).fetchall()
+        return {
+            path: KnownFile(size, mtime, status, track) for path, size, mtime, status, track in rows
+        }
 
     def known_tracks(self) -> dict[str, KnownTrack]:
         """Tracks by content hash."""
@@ -206,15 +211,21 @@ class Catalog:
         with self.transaction() as con:
             _insert(con, "tracks", [asdict(t) for t in tracks], "ON CONFLICT DO NOTHING")
             _insert(con, "segments", [asdict(s) for s in segments], "ON CONFLICT DO NOTHING")
-            _insert(con, "files", [asdict(f) for f in files],
-                    "ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
-                    "mtime_ns = excluded.mtime_ns, track_id = excluded.track_id, "
-                    "status = excluded.status, reason = excluded.reason, "
-                    "seen_at = now()")
+            _insert(
+                con,
+                "files",
+                [asdict(f) for f in files],
+                "ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, track_id = excluded.track_id, "
+                "status = excluded.status, reason = excluded.reason, "
+                "seen_at = now()",
+            )
             for track_id, path in revived:
                 con.execute(
                     "UPDATE tracks SET status = 'ingested', reason = NULL, path = ?, "
-                    "updated_at = current_timestamp WHERE id = ?", [path, track_id])
+                    "updated_at = current_timestamp WHERE id = ?",
+                    [path, track_id],
+                )
 
     def mark_files_missing(self, paths: Sequence[str]) -> None:
         """Files that vanished since the last scan; their tracks follow if no copy is left."""
@@ -222,7 +233,8 @@ class Catalog:
             _insert_temp(con, "gone", [{"path": p} for p in paths])
             con.execute(
                 "UPDATE files SET status = 'missing', reason = 'file no longer exists', "
-                "seen_at = now() WHERE path IN (SELECT path FROM gone)")
+                "seen_at = now() WHERE path IN (SELECT path FROM gone)"
+            )
             self._refresh_track_status(con)
 
     def _refresh_track_status(self, con: Any) -> None:
@@ -232,14 +244,16 @@ class Catalog:
             "UPDATE tracks SET status = 'missing', updated_at = current_timestamp, "
             "reason = 'no file with this audio is left (last seen at ' || path || ')' "
             "WHERE status = 'ingested' AND id NOT IN (SELECT track_id FROM files "
-            "WHERE track_id IS NOT NULL AND status IN ('ingested', 'duplicate'))")
+            "WHERE track_id IS NOT NULL AND status IN ('ingested', 'duplicate'))"
+        )
         con.execute(
             "UPDATE tracks SET path = f.path, updated_at = current_timestamp FROM "
             "(SELECT track_id, min(path) AS path FROM files WHERE status IN "
             "('ingested', 'duplicate') AND track_id IS NOT NULL GROUP BY track_id) f "
             "WHERE tracks.id = f.track_id AND tracks.status = 'ingested' "
             "AND tracks.path NOT IN (SELECT path FROM files WHERE status IN "
-            "('ingested', 'duplicate'))")
+            "('ingested', 'duplicate'))"
+        )
 
     def refresh_track_status(self) -> None:
         with self.transaction() as con:
@@ -251,40 +265,58 @@ class Catalog:
         """Counts by state: files, tracks, segments (ok, silent, excluded)."""
         with self.connect() as con:
             files = dict(con.execute("SELECT status, count(*) FROM files GROUP BY ALL").fetchall())
-            tracks = dict(con.execute("SELECT status, count(*) FROM tracks GROUP BY ALL").fetchall())
-            segments = dict(con.execute(
-                "SELECT CASE WHEN t.status <> 'ingested' THEN 'track missing' "
-                "WHEN s.excluded THEN 'excluded' WHEN s.silent THEN 'silent' ELSE 'usable' END, "
-                "count(*) FROM segments s JOIN tracks t ON t.id = s.track_id GROUP BY ALL"
-            ).fetchall())
+            tracks = dict(
+                con.execute("SELECT status, count(*) FROM tracks GROUP BY ALL").fetchall()
+            )
+            segments = dict(
+                con.execute(
+                    "SELECT CASE WHEN t.status <> 'ingested' THEN 'track missing' "
+                    "WHEN s.excluded THEN 'excluded' WHEN s.silent THEN 'silent' "
+                    "ELSE 'usable' END, "
+                    "count(*) FROM segments s JOIN tracks t ON t.id = s.track_id GROUP BY ALL"
+                ).fetchall()
+            )
         return {"files": files, "tracks": tracks, "segments": segments}
 
     def hours(self) -> float:
         """Hours of usable segment audio."""
         with self.connect() as con:
-            row = con.execute(
-                "SELECT coalesce(sum(s.duration), 0) / 3600 FROM segments s JOIN tracks t "
-                "ON t.id = s.track_id WHERE t.status = 'ingested' AND NOT s.silent "
-                "AND NOT s.excluded").fetchone()
-        return float(row[0]) if row else 0.0
+            return float(
+                _scalar(
+                    con,
+                    "SELECT coalesce(sum(s.duration), 0) / 3600 FROM segments s JOIN tracks t "
+                    "ON t.id = s.track_id WHERE t.status = 'ingested' AND NOT s.silent "
+                    "AND NOT s.excluded",
+                )
+            )
 
     def problems(self) -> list[tuple[str, str, str]]:
         """(path, status, reason) of every file that was skipped, failed or went missing."""
         with self.connect() as con:
             return con.execute(
                 "SELECT path, status, reason FROM files WHERE status IN "
-                "('skipped', 'failed', 'missing') ORDER BY status, path").fetchall()
+                "('skipped', 'failed', 'missing') ORDER BY status, path"
+            ).fetchall()
+
+    def file_rows(self) -> list[tuple[str, str, str | None]]:
+        """(path, status, reason) of every file ever scanned, by path."""
+        with self.connect() as con:
+            return con.execute("SELECT path, status, reason FROM files ORDER BY path").fetchall()
 
     def segment_rows(self, include_unusable: bool = False) -> list[dict[str, Any]]:
         """Segments with their track's path and audio properties, ordered by id."""
-        where = "" if include_unusable else \
-            "WHERE t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
+        where = (
+            ""
+            if include_unusable
+            else "WHERE t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
+        )
         with self.connect() as con:
             cursor = con.execute(
                 "SELECT s.id, s.track_id, t.path AS source, s.idx, s.start, s.duration, "
                 "s.rms_db, s.silent, s.excluded, t.duration AS track_duration, "
                 "t.sample_rate, t.channels, t.format "
-                f"FROM segments s JOIN tracks t ON t.id = s.track_id {where} ORDER BY s.id")
+                f"FROM segments s JOIN tracks t ON t.id = s.track_id {where} ORDER BY s.id"
+            )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -298,12 +330,12 @@ class Catalog:
                 "SELECT segment_id, facet, tag, present, value, source_kind FROM ("
                 " SELECT *, row_number() OVER (PARTITION BY segment_id, facet, tag"
                 "  ORDER BY CASE source_kind WHEN 'human' THEN 0 ELSE 1 END) AS rank"
-                " FROM labels) WHERE rank = 1 ORDER BY segment_id, facet, tag").fetchall()
+                " FROM labels) WHERE rank = 1 ORDER BY segment_id, facet, tag"
+            ).fetchall()
 
     def segment_count(self) -> int:
         with self.connect() as con:
-            row = con.execute("SELECT count(*) FROM segments").fetchone()
-        return int(row[0]) if row else 0
+            return int(_scalar(con, "SELECT count(*) FROM segments"))
 
     def duplicate_rows(self) -> dict[str, int]:
         """Per table, how many rows share a key that must be unique (0 everywhere when sound)."""
@@ -313,7 +345,13 @@ class Catalog:
             "segments": "SELECT count(*) - count(DISTINCT (track_id, idx)) FROM segments",
         }
         with self.connect() as con:
-            return {table: int(con.execute(sql).fetchone()[0]) for table, sql in checks.items()}
+            return {table: int(_scalar(con, sql)) for table, sql in checks.items()}
+
+
+def _scalar(con: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The first column of the first row of a query that always returns one row."""
+    row = con.execute(sql, params).fetchone()
+    return row[0] if row else None
 
 
 def _run_migration(con: Any, migration: Migration) -> None:
@@ -321,8 +359,10 @@ def _run_migration(con: Any, migration: Migration) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(migration.sql)
-        con.execute("INSERT INTO schema_migrations (scope, number, name) VALUES (?, ?, ?)",
-                    [migration.scope, migration.number, migration.name])
+        con.execute(
+            "INSERT INTO schema_migrations (scope, number, name) VALUES (?, ?, ?)",
+            [migration.scope, migration.number, migration.name],
+        )
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -342,4 +382,3 @@ def _insert(con: Any, table: str, rows: list[dict[str, Any]], conflict: str = ""
 def _insert_temp(con: Any, name: str, rows: list[dict[str, Any]]) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (path VARCHAR)")
     _insert(con, name, rows)
-

@@ -32,9 +32,13 @@ def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
     finds its repository; CURATOR_PROJECT works too.
     """
 
-    @click.option("--project", "project_dir", envvar="CURATOR_PROJECT",
-                  type=click.Path(file_okay=False, path_type=Path),
-                  help="Project folder (default: nearest folder upward with curator.toml).")
+    @click.option(
+        "--project",
+        "project_dir",
+        envvar="CURATOR_PROJECT",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project folder (default: nearest folder upward with curator.toml).",
+    )
     @functools.wraps(command)
     def wrapper(*args: Any, project_dir: Path | None, **kwargs: Any) -> Any:
         project = open_project(project_dir) if project_dir else find_project()
@@ -46,9 +50,15 @@ def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
     """A rich progress bar with rate and ETA; yields `update(done, total, current)`."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=None, rate="")
 

@@ -15,10 +15,21 @@ def register(cli: click.Group) -> None:
 
 @click.command("demo-data")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--n", "count", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Number of beats to render.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Same seed and --n give byte-identical files.")
+@click.option(
+    "--n",
+    "count",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Number of beats to render.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Same seed and --n give byte-identical files.",
+)
 def demo_data(out: Path, count: int, seed: int) -> None:
     """Render N trap-like beats (30-60 s WAV) with known tempo, key and instruments into OUT.
 
@@ -28,6 +39,5 @@ def demo_data(out: Path, count: int, seed: int) -> None:
     from curator.demo import render_demo_dataset
 
     with progress_bar("Rendering beats") as update:
-        paths = render_demo_dataset(out, count, seed=seed,
-                                    progress=lambda i, n: update(i, n, ""))
+        paths = render_demo_dataset(out, count, seed=seed, progress=lambda i, n: update(i, n, ""))
     console.print(f"Wrote {len(paths)} beats and truth.json to [bold]{out}[/]")

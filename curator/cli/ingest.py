@@ -20,8 +20,7 @@ def register(cli: click.Group) -> None:
 
 
 @click.command("ingest")
-@click.argument("sources", nargs=-1, required=True,
-                type=click.Path(path_type=Path, exists=False))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @project_option
 def ingest_command(project: Project, sources: tuple[Path, ...]) -> None:
     """Scan SOURCES (folders, recursively, or files) and add their audio to the catalogue.
@@ -37,8 +36,10 @@ def ingest_command(project: Project, sources: tuple[Path, ...]) -> None:
         summary = ingest(project, list(sources), progress=update)
     _print_summary(summary)
     if summary.interrupted:
-        console.print("[yellow]Interrupted[/]: finished files are saved; run the same command "
-                      "again to do the rest.")
+        console.print(
+            "[yellow]Interrupted[/]: finished files are saved; run the same command "
+            "again to do the rest."
+        )
         sys.exit(130)
     if summary.nothing_readable:
         raise click.ClickException("no audio could be read from " + ", ".join(map(str, sources)))
@@ -55,7 +56,8 @@ def _print_summary(summary: IngestSummary) -> None:
         f"({summary.segments_added} segments, {summary.silent_segments} flagged silent), "
         f"{summary.unchanged} unchanged, {summary.duplicates} duplicate(s), "
         f"{summary.revived} found again, {summary.skipped} skipped, "
-        f"{summary.failed} failed, {summary.missing} missing.")
+        f"{summary.failed} failed, {summary.missing} missing."
+    )
     if summary.problems:
         table = Table("status", "file", "reason", title="Files not used")
         for path, status, reason in summary.problems:

@@ -23,13 +23,25 @@ def metadata() -> None:
 
 @metadata.command("export")
 @project_option
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json",
-              show_default=True,
-              help="json: one object keyed by segment id; jsonl: one line per segment.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
-@click.option("--all", "include_unusable", is_flag=True,
-              help="Include silent and excluded segments and those of missing tracks.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "jsonl"]),
+    default="json",
+    show_default=True,
+    help="json: one object keyed by segment id; jsonl: one line per segment.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--all",
+    "include_unusable",
+    is_flag=True,
+    help="Include silent and excluded segments and those of missing tracks.",
+)
 def export(project: Project, fmt: str, out: Path | None, include_unusable: bool) -> None:
     """Print each segment's source, start, duration, tags per facet, key, scale and tempo.
 
@@ -39,8 +51,9 @@ def export(project: Project, fmt: str, out: Path | None, include_unusable: bool)
     if fmt == "json":
         text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "".join(json.dumps({"id": k, **v}, ensure_ascii=False) + "\n"
-                       for k, v in records.items())
+        text = "".join(
+            json.dumps({"id": k, **v}, ensure_ascii=False) + "\n" for k, v in records.items()
+        )
     if out is None:
         click.echo(text, nl=False)
     else:

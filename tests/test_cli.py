@@ -1,0 +1,138 @@
+"""The command line as a curator uses it: help everywhere, projects found, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+
+from curator.cli import cli
+from curator.project import init_project
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(cli), ids=" ".join)
+def test_every_command_has_help(run_cli, command: tuple[str, ...]) -> None:
+    result = run_cli(*command, "--help")
+    assert "Usage: " in result.output
+    summary = result.output.split("\n\n")[1].strip()
+    assert len(summary) > 20, f"`curator {' '.join(command)}` needs a real help text"
+
+
+def test_the_command_list_is_what_the_readme_promises() -> None:
+    names = {" ".join(c) for c in all_commands(cli)}
+    assert {"init", "ingest", "status", "demo-data", "app", "metadata", "metadata export"} <= names
+
+
+def test_init_makes_a_project_and_keeps_settings_on_rerun(run_cli, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    run_cli("init", root)
+    assert (root / "curator.toml").is_file() and (root / "catalog.duckdb").is_file()
+    settings = root / "curator.toml"
+    settings.write_text(settings.read_text().replace("seed = 0", "seed = 5"))
+    run_cli("init", root)
+    assert "seed = 5" in settings.read_text()
+
+
+def test_commands_find_the_project_upward(run_cli, tmp_path: Path, monkeypatch) -> None:
+    init_project(tmp_path / "p")
+    inside = tmp_path / "p" / "some" / "sub" / "folder"
+    inside.mkdir(parents=True)
+    monkeypatch.chdir(inside)
+    result = run_cli("status", "--json")
+    assert json.loads(result.output)["project"] == str((tmp_path / "p").resolve())
+
+
+def test_outside_a_project_the_error_says_what_to_do(run_cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("status", expect=1)
+    assert "no curator.toml" in result.output and "curator init" in result.output
+    result = run_cli("status", "--project", tmp_path, expect=1)
+    assert "curator init" in result.output
+
+
+def test_a_bad_setting_is_named(run_cli, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    init_project(root)
+    (root / "curator.toml").write_text("[ingest]\nsegment_per_track = 3\n")
+    result = run_cli("status", "--project", root, expect=1)
+    assert "curator.toml" in result.output and "segment_per_track" in result.output
+    (root / "curator.toml").write_text("[ingest]\nseed = 'zero'\n")
+    result = run_cli("status", "--project", root, expect=1)
+    assert "ingest.seed must be int" in result.output
+
+
+def test_ingest_prints_counts_and_failures(run_curator, tmp_path: Path, write_audio) -> None:
+    folder = write_audio("beats/good.wav", 45).parent
+    (folder / "broken.flac").write_bytes(b"not audio at all" * 10)
+    assert run_curator("init", tmp_path / "p").returncode == 0
+    result = run_curator("ingest", folder, "--project", tmp_path / "p")
+    assert result.returncode == 0, result.stderr
+    assert "Found 2 audio file(s): 1 added (2 segments" in result.stderr
+    assert "1 failed" in result.stderr
+    assert "broken.flac" in result.stderr and "not a readable audio file" in result.stderr
+
+
+def test_ingest_fails_when_nothing_can_be_read(run_curator, tmp_path: Path) -> None:
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes(b"")
+    assert run_curator("init", tmp_path / "p").returncode == 0
+    result = run_curator("ingest", folder, "--project", tmp_path / "p")
+    assert result.returncode == 1
+    assert "no audio could be read" in result.stderr and "empty file" in result.stderr
+
+
+def test_status_json_counts_and_problems(run_cli, tmp_path: Path, write_audio) -> None:
+    folder = write_audio("beats/good.wav", 45).parent
+    (folder / "short.wav").write_bytes(b"")
+    root = tmp_path / "p"
+    run_cli("init", root)
+    run_cli("ingest", folder, "--project", root)
+    report = json.loads(run_cli("status", "--project", root, "--json").output)
+    assert report["tracks"] == {"ingested": 1}
+    assert report["segments"] == {"usable": 2}
+    assert report["problems"] == [
+        {"path": str(folder / "short.wav"), "status": "failed", "reason": "empty file (0 bytes)"}
+    ]
+    assert 0 < report["usable_hours"] < 70 / 3600
+
+
+def test_metadata_export_in_the_seed_format(run_cli, tmp_path: Path, write_audio) -> None:
+    folder = write_audio("beats/beat.wav", 80).parent
+    root = tmp_path / "p"
+    run_cli("init", root)
+    run_cli("ingest", folder, "--project", root)
+    records = json.loads(
+        run_cli("metadata", "export", "--format", "json", "--project", root).output
+    )
+    assert len(records) == 2
+    for segment_id, record in records.items():
+        assert segment_id.endswith(("-0", "-1"))
+        assert list(record) == [
+            "source",
+            "start",
+            "duration",
+            "instruments_tags",
+            "genres_tags",
+            "moods_tags",
+            "key",
+            "scale",
+            "tempo",
+        ]
+        assert record["source"] == str(folder / "beat.wav")
+        assert 20 <= record["duration"] <= 35
+    out = tmp_path / "meta.jsonl"
+    run_cli("metadata", "export", "--format", "jsonl", "--out", out, "--project", root)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {line.pop("id") for line in lines} == set(records)
