@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup
-	.venv/bin/python -m pytest
+	.venv/bin/pytest
 
 demo: setup
 	bash scripts/demo.sh
