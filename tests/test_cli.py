@@ -136,3 +136,13 @@ def test_metadata_export_in_the_seed_format(run_cli, tmp_path: Path, write_audio
     run_cli("metadata", "export", "--format", "jsonl", "--out", out, "--project", root)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert {line.pop("id") for line in lines} == set(records)
+
+
+def test_demo_data_renders_beats_with_truth(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "beats"
+    result = run_cli("demo-data", out, "--n", "2", "--seed", "3")
+    assert "Wrote 2 beats" in result.output
+    truth = json.loads((out / "truth.json").read_text())
+    assert sorted(truth) == ["beat_0000.wav", "beat_0001.wav"]
+    assert all((out / name).is_file() for name in truth)
+    assert {"tempo", "key", "scale", "instruments"} <= set(truth["beat_0000.wav"])
