@@ -8,6 +8,7 @@ from pathlib import Path
 from curator.errors import CuratorError, ProjectNotFound
 from curator.settings import DEFAULT_TOML, Settings, load_settings
 from curator.storage import Catalog
+from curator.vocabulary import Vocabulary, copy_default_vocabulary, load_vocabulary
 
 SETTINGS_FILE = "curator.toml"
 CATALOG_FILE = "catalog.duckdb"
@@ -28,6 +29,17 @@ class Project:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def vocabulary_dir(self) -> Path:
+        return self.root / self.settings.tagging.vocabulary_dir
+
+    def vocabulary(self) -> Vocabulary:
+        """The project's vocabulary, read from its folder each time (curators edit it)."""
+        if not self.vocabulary_dir.is_dir():
+            raise CuratorError(f"{self.vocabulary_dir}: no vocabulary folder; run "
+                               f"`curator init {self.root}` to restore the default one")
+        return load_vocabulary(self.vocabulary_dir)
+
 
 def init_project(root: Path) -> Project:
     """Create (or complete) a project in `root`; an existing `curator.toml` is kept."""
@@ -40,6 +52,7 @@ def init_project(root: Path) -> Project:
         settings_path.write_text(DEFAULT_TOML, encoding="utf-8")
     project = open_project(root)
     project.catalog.migrate()
+    copy_default_vocabulary(project.vocabulary_dir)
     return project
 
 

@@ -56,11 +56,38 @@ class CatalogSettings:
 
 
 @dataclass(frozen=True)
+class TaggingSettings:
+    """How `curator tag` and `curator analyze` run plugins.
+
+    vocabulary_dir: the project's vocabulary folder (one TOML file per facet).
+    batch_size: segments a plugin gets at once (more is faster on a GPU, uses more memory).
+    shard_size: segments per Parquet shard; each shard is merged into the catalogue in one
+      short transaction, and is what an interrupted run loses at most.
+    min_confidence: analyzer values (tempo, key, scale) below this are stored but not used
+      as labels (the seed project kept only estimates above 0.7).
+    offline: never contact a model hub; models must be local (also HF_HUB_OFFLINE=1).
+    device: "cpu", "cuda", or "auto" (cuda when available).
+    """
+
+    vocabulary_dir: str = "vocabularies"
+    batch_size: int = 8
+    shard_size: int = 256
+    min_confidence: float = 0.7
+    offline: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything in `curator.toml`; each table is optional."""
+    """Everything in `curator.toml`; each table is optional.
+
+    plugins: per-plugin tables (`[plugins.clap]`, ...), passed to each plugin as is.
+    """
 
     ingest: IngestSettings = field(default_factory=IngestSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    tagging: TaggingSettings = field(default_factory=TaggingSettings)
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def load_settings(path: Path) -> Settings:
@@ -75,11 +102,20 @@ def load_settings(path: Path) -> Settings:
         raise SettingsError(f"{path}: unknown table(s) {', '.join(unknown)}")
     defaults = Settings()
     parts = {
-        name: _table(path, name, getattr(defaults, name), data.get(name, {})) for name in tables
+        name: _table(path, name, getattr(defaults, name), data.get(name, {}))
+        for name in tables
+        if name != "plugins"
     }
-    settings = Settings(**parts)
+    settings = Settings(**parts, plugins=_plugin_tables(path, data.get("plugins", {})))
     settings.ingest.validate()
     return settings
+
+
+def _plugin_tables(path: Path, value: Any) -> dict[str, dict[str, Any]]:
+    # Plugins check their own keys; here only the shape is checked.
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SettingsError(f"{path}: [plugins] must hold one table per plugin, like [plugins.clap]")
+    return value
 
 
 def _table(path: Path, name: str, default: Any, values: dict[str, Any]) -> Any:
@@ -133,4 +169,22 @@ commit_every = 32
 [catalog]
 # Seconds to wait for another process to release the catalogue before giving up.
 lock_timeout_seconds = 120.0
+
+[tagging]
+# The project's vocabulary: one TOML file per facet (tags, synonyms, thresholds, top_k).
+vocabulary_dir = "vocabularies"
+# Segments per model call, and per Parquet shard merged into the catalogue at once.
+batch_size = 8
+shard_size = 256
+# Analyzer values (tempo, key, scale) below this confidence are kept but not used as labels.
+min_confidence = 0.7
+# true: never contact a model hub (also when HF_HUB_OFFLINE=1); "cpu", "cuda" or "auto".
+offline = false
+device = "auto"
+
+# Each plugin reads its own table; see `curator plugins` and docs/plugins.md.
+# [plugins.clap]
+# model = "laion/larger_clap_music"      # a hub id or a local folder
+# [plugins.essentia]
+# bpm_method = "degara"
 """

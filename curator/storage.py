@@ -7,10 +7,11 @@ process holds the file is retried with backoff until `lock_timeout` runs out.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -18,12 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from curator.errors import CatalogBusy
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 _migrated: set[Path] = set()
 _ROWS_PER_STATEMENT = 256
+
+# Human over model: one row per (segment, facet, tag) that has any label.
+_EFFECTIVE_LABELS = """
+WITH human AS (
+    SELECT segment_id, facet, tag, present, value, 'human' AS source_kind
+    FROM labels WHERE source_kind = 'human'),
+model AS (
+    SELECT segment_id, facet, tag, bool_or(present) AS present,
+           arg_max(value, coalesce(score, 0)) AS value, 'model' AS source_kind
+    FROM labels WHERE source_kind = 'model' GROUP BY segment_id, facet, tag)
+SELECT * FROM (
+    SELECT * FROM human
+    UNION ALL
+    SELECT m.* FROM model m ANTI JOIN human h USING (segment_id, facet, tag))
+"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,19 @@ class SegmentRecord:
     rms_db: float
     peak_db: float
     silent: bool
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    kind: str
+    plugin: str
+    plugin_version: str
+    settings: dict[str, Any]
+    settings_hash: str
+    vocabulary_hash: str | None
+    tags: list[tuple[str, str]]
+    from_cache: bool
+    host: str
 
 
 @dataclass(frozen=True)
@@ -323,15 +353,159 @@ class Catalog:
     def effective_labels(self) -> list[tuple[str, str, str, bool, str | None, str]]:
         """(segment, facet, tag, present, value, source kind), a person's label winning.
 
-        Valued facets (tempo, key, scale) keep the value in `value` with tag = facet.
+        Without a human label, a tag is present when any model says so, and a value
+        (tempo, key, scale) is the one given with the highest score.
         """
         with self.connect() as con:
+            return con.execute(_EFFECTIVE_LABELS + " ORDER BY segment_id, facet, tag").fetchall()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, run: RunRecord) -> int:
+        with self.connect() as con:
+            return int(
+                _scalar(
+                    con,
+                    "INSERT INTO runs (kind, plugin, plugin_version, settings, settings_hash, "
+                    "vocabulary_hash, tags, from_cache, status, host) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
+                    [
+                        run.kind,
+                        run.plugin,
+                        run.plugin_version,
+                        json.dumps(run.settings),
+                        run.settings_hash,
+                        run.vocabulary_hash,
+                        json.dumps(run.tags),
+                        run.from_cache,
+                        run.host,
+                    ],
+                )
+            )
+
+    def resumable_run(self, settings_hash: str, host: str) -> int | None:
+        """An unfinished run of the same plugin settings started on this machine, if any."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT id FROM runs WHERE settings_hash = ? AND status IN "
+                "('running', 'interrupted') AND split_part(host, ':', 1) = ? "
+                "ORDER BY id DESC LIMIT 1",
+                [settings_hash, host.split(":")[0]],
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def set_run_status(
+        self, run_id: int, status: str, error: str | None = None, host: str | None = None
+    ) -> None:
+        finished = "now()" if status in ("finished", "failed", "interrupted") else "NULL"
+        with self.connect() as con:
+            con.execute(
+                f"UPDATE runs SET status = ?, error = ?, host = coalesce(?, host), "
+                f"finished_at = {finished} WHERE id = ?",
+                [status, error, host, run_id],
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run with its settings and how many segments it did and failed."""
+        with self.connect() as con:
+            cursor = con.execute(
+                "SELECT r.id, r.kind, r.plugin, r.plugin_version, r.settings, r.status, "
+                "r.from_cache, r.started_at, r.finished_at, r.error, "
+                "count(i.segment_id) FILTER (WHERE i.status = 'done') AS done, "
+                "count(i.segment_id) FILTER (WHERE i.status = 'failed') AS failed "
+                "FROM runs r LEFT JOIN run_items i ON i.run_id = r.id GROUP BY ALL ORDER BY r.id"
+            )
+            return _dicts(cursor)
+
+    def run_tags(self, run_id: int) -> list[tuple[str, str]]:
+        with self.connect() as con:
+            return [
+                tuple(t)
+                for t in json.loads(
+                    _scalar(con, "SELECT tags FROM runs WHERE id = ?", [run_id]) or "[]"
+                )
+            ]
+
+    def pending_segments(
+        self, settings_hash: str, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Usable segments no run with these settings has done yet, by id."""
+        with self.connect() as con:
+            cursor = con.execute(
+                "SELECT s.id, t.path AS source, s.start, s.duration FROM segments s "
+                "JOIN tracks t ON t.id = s.track_id WHERE t.status = 'ingested' "
+                "AND NOT s.silent AND NOT s.excluded AND s.id NOT IN ("
+                " SELECT i.segment_id FROM run_items i JOIN runs r ON r.id = i.run_id "
+                " WHERE r.settings_hash = ? AND i.status = 'done') ORDER BY s.id"
+                + (f" LIMIT {int(limit)}" if limit is not None else ""),
+                [settings_hash],
+            )
+            return _dicts(cursor)
+
+    def run_failures(self, run_id: int) -> list[tuple[str, str]]:
+        with self.connect() as con:
             return con.execute(
-                "SELECT segment_id, facet, tag, present, value, source_kind FROM ("
-                " SELECT *, row_number() OVER (PARTITION BY segment_id, facet, tag"
-                "  ORDER BY CASE source_kind WHEN 'human' THEN 0 ELSE 1 END) AS rank"
-                " FROM labels) WHERE rank = 1 ORDER BY segment_id, facet, tag"
+                "SELECT segment_id, reason FROM run_items WHERE run_id = ? "
+                "AND status = 'failed' ORDER BY segment_id",
+                [run_id],
             ).fetchall()
+
+    def merge_shard(
+        self,
+        folder: Path,
+        run_id: int,
+        plugin: str,
+        tables: Sequence[str],
+        segment_ids: Sequence[str],
+    ) -> None:
+        """Merge one shard in one transaction; merging the same shard twice changes nothing."""
+        with self.transaction() as con:
+            con.register("_segment_ids", {"segment_id": np.asarray(segment_ids, dtype=str)})
+            con.execute("CREATE OR REPLACE TEMP TABLE _segments AS SELECT * FROM _segment_ids")
+            for table in tables:
+                _merge_table(con, folder / f"{table}.parquet", table, run_id, plugin)
+
+    def embeddings(self, model: str) -> tuple[list[str], np.ndarray]:
+        """Segment ids and their cached embeddings (one row each) for `model`."""
+        with self.connect() as con:
+            found = con.execute(
+                "SELECT e.segment_id, e.vector FROM embeddings e JOIN segments s "
+                "ON s.id = e.segment_id WHERE e.model = ? ORDER BY e.segment_id",
+                [model],
+            ).fetchnumpy()
+        ids = [str(i) for i in found["segment_id"]]
+        return ids, np.stack(found["vector"]).astype(np.float32) if ids else np.zeros((0, 0))
+
+    def scores(self, run_id: int) -> tuple[list[str], np.ndarray]:
+        with self.connect() as con:
+            found = con.execute(
+                "SELECT segment_id, scores FROM scores WHERE run_id = ? ORDER BY segment_id",
+                [run_id],
+            ).fetchnumpy()
+        ids = [str(i) for i in found["segment_id"]]
+        return ids, np.stack(found["scores"]) if ids else np.zeros((0, 0))
+
+    def measurements(self, run_id: int) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            return _dicts(
+                con.execute(
+                    "SELECT segment_id, name, value, text, confidence FROM measurements "
+                    "WHERE run_id = ? ORDER BY segment_id, name",
+                    [run_id],
+                )
+            )
+
+    def labels(self, segment_id: str | None = None) -> list[dict[str, Any]]:
+        """Every label row (all sources), for one segment or all."""
+        where, params = ("WHERE segment_id = ?", [segment_id]) if segment_id else ("", [])
+        with self.connect() as con:
+            return _dicts(
+                con.execute(
+                    "SELECT segment_id, facet, tag, source, source_kind, present, value, run_id, "
+                    f"score, actor FROM labels {where} ORDER BY segment_id, facet, tag, source",
+                    params,
+                )
+            )
 
     def segment_count(self) -> int:
         with self.connect() as con:
@@ -346,6 +520,62 @@ class Catalog:
         }
         with self.connect() as con:
             return {table: int(_scalar(con, sql)) for table, sql in checks.items()}
+
+
+def _dicts(cursor: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# What merging a shard's table first deletes, so that merging it twice changes nothing.
+# `_segments` holds the shard's segment ids; the parameters are the run id and plugin name.
+_IN_SHARD = "segment_id IN (SELECT segment_id FROM _segments)"
+_MERGE_DELETES = {
+    "items": f"DELETE FROM run_items WHERE run_id = $run AND {_IN_SHARD}",
+    "scores": f"DELETE FROM scores WHERE run_id = $run AND {_IN_SHARD}",
+    "measurements": f"DELETE FROM measurements WHERE run_id = $run AND {_IN_SHARD}",
+    "embeddings": f"DELETE FROM embeddings WHERE {_IN_SHARD} AND model IN (SELECT model FROM _shard)",
+    # A plugin's new labels replace all its earlier ones (any version) for these segments;
+    # other plugins' labels and people's are never touched.
+    "labels": f"DELETE FROM labels WHERE source_kind = 'model' AND {_IN_SHARD} "
+    "AND split_part(source, '@', 1) = $plugin",
+}
+_MERGE_TARGETS = {"items": "run_items"}
+
+
+def _merge_table(con: Any, path: Path, table: str, run_id: int, plugin: str) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _shard AS SELECT * FROM read_parquet('{path}')")
+    delete = _MERGE_DELETES[table]
+    params = {k: v for k, v in (("run", run_id), ("plugin", plugin)) if f"${k}" in delete}
+    con.execute(delete, params)
+    con.execute(f"INSERT INTO {_MERGE_TARGETS.get(table, table)} BY NAME SELECT * FROM _shard")
+
+
+def write_parquet(path: Path, columns: Mapping[str, Any]) -> bool:
+    """Write columns (1-D arrays, or 2-D for list columns) to Parquet without a catalogue.
+
+    An in-memory DuckDB does the writing, so workers need neither the catalogue file nor
+    pandas; a 2-D array becomes a FLOAT[] column, one list per row.
+    """
+    flat, selects = {}, []
+    for name, values in columns.items():
+        array = np.asarray(values)
+        if array.ndim == 2:
+            parts = [f"{name}__{i}" for i in range(array.shape[1])]
+            flat.update({p: np.ascontiguousarray(array[:, i]) for i, p in enumerate(parts)})
+            selects.append(f"[{', '.join(parts)}]::FLOAT[] AS {name}")
+        else:
+            flat[name] = array
+            selects.append(name)
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("_columns", flat)
+        con.execute(
+            f"COPY (SELECT {', '.join(selects)} FROM _columns) TO '{path}' (FORMAT parquet)"
+        )
+    finally:
+        con.close()
+    return True
 
 
 def _scalar(con: Any, sql: str, params: Sequence[Any] = ()) -> Any:

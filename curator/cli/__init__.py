@@ -30,9 +30,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from curator.cli import app, demo, ingest, metadata, project
+    from curator.cli import app, demo, ingest, metadata, plugins, project
 
-    for module in (project, ingest, demo, app, metadata):
+    for module in (project, ingest, plugins, demo, app, metadata):
         module.register(cli)
 
 

@@ -47,31 +47,44 @@ CREATE TABLE segments (
 
 CREATE SEQUENCE run_ids START 1;
 -- Who produced what: a tagger, analyzer, prompt writer or import, with its parameters.
+-- Segments count as done for a plugin when a run with the same settings_hash (plugin,
+-- version, settings, vocabulary) holds them in run_items.
 CREATE TABLE runs (
     id               INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
-    kind             VARCHAR NOT NULL,      -- tag | analyze | prompts | import | ...
+    kind             VARCHAR NOT NULL,      -- tag | analyze | import | ...
     plugin           VARCHAR NOT NULL,
     plugin_version   VARCHAR NOT NULL,
     settings         JSON,
+    settings_hash    VARCHAR NOT NULL,
     vocabulary_hash  VARCHAR,
-    status           VARCHAR NOT NULL,      -- running | finished | failed | interrupted
+    tags             JSON,                  -- taggers: [[facet, tag], ...], the order of scores
+    from_cache       BOOLEAN NOT NULL DEFAULT false,
+    status           VARCHAR NOT NULL,      -- running | finished | interrupted | failed
     host             VARCHAR,
     error            VARCHAR,
     started_at       TIMESTAMP NOT NULL DEFAULT current_timestamp,
     finished_at      TIMESTAMP
 );
 
--- A model's score for one tag of one segment in one run.
+-- Each segment a run processed, or failed to, and why.
+CREATE TABLE run_items (
+    run_id     INTEGER NOT NULL,
+    segment_id VARCHAR NOT NULL,
+    status     VARCHAR NOT NULL,            -- done | failed
+    reason     VARCHAR,
+    PRIMARY KEY (run_id, segment_id)
+);
+
+-- A tagger's scores for one segment in one run, in the order of runs.tags: one row per
+-- segment rather than per tag keeps 40,000 segments x 50 tags quick to write and read.
 CREATE TABLE scores (
     segment_id VARCHAR NOT NULL,
     run_id     INTEGER NOT NULL,
-    facet      VARCHAR NOT NULL,            -- instruments | genres | moods | ...
-    tag        VARCHAR NOT NULL,
-    score      DOUBLE NOT NULL,
-    PRIMARY KEY (segment_id, run_id, facet, tag)
+    scores     FLOAT[] NOT NULL,
+    PRIMARY KEY (segment_id, run_id)
 );
 
--- An analyzer's measurement (bpm, key, scale, loudness, ...) with its confidence.
+-- An analyzer's measurement (tempo, key, scale, loudness, ...) with its confidence.
 CREATE TABLE measurements (
     segment_id VARCHAR NOT NULL,
     run_id     INTEGER NOT NULL,
@@ -82,28 +95,23 @@ CREATE TABLE measurements (
     PRIMARY KEY (segment_id, run_id, name)
 );
 
--- A segment a run could not process, and why.
-CREATE TABLE run_failures (
-    segment_id VARCHAR NOT NULL,
-    run_id     INTEGER NOT NULL,
-    reason     VARCHAR NOT NULL,
-    PRIMARY KEY (segment_id, run_id)
-);
-
--- Labels with their source: a model (plugin@version, run, score) or a person. The effective
--- label of a (segment, facet, tag) is the human one when there is one.
+-- Labels with their source: a model (plugin@version, its run and score) or a person
+-- (source 'human'). The effective label of a (segment, facet, tag) is the human one when
+-- there is one, else the models'. Tempo, key and scale are labels too: facet = tag = the
+-- name, and the value in `value`.
 CREATE TABLE labels (
     segment_id  VARCHAR NOT NULL,
     facet       VARCHAR NOT NULL,
     tag         VARCHAR NOT NULL,
+    source      VARCHAR NOT NULL,           -- plugin@version, or 'human'
     source_kind VARCHAR NOT NULL,           -- model | human
-    source      VARCHAR NOT NULL,           -- plugin@version, or the person's name
     present     BOOLEAN NOT NULL,           -- false: the tag was rejected
-    value       VARCHAR,                    -- for valued facets (bpm, key): the value
+    value       VARCHAR,
     run_id      INTEGER,
     score       DOUBLE,
+    actor       VARCHAR,                    -- the person, for human labels
     updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    PRIMARY KEY (segment_id, facet, tag, source_kind)
+    PRIMARY KEY (segment_id, facet, tag, source)
 );
 
 CREATE SEQUENCE label_change_ids START 1;
@@ -127,7 +135,7 @@ CREATE TABLE label_history (
 -- Cached audio embeddings per segment and model, so re-tagging never decodes audio again.
 CREATE TABLE embeddings (
     segment_id VARCHAR NOT NULL,
-    model      VARCHAR NOT NULL,            -- plugin@version/model id
+    model      VARCHAR NOT NULL,            -- the tagger's embedding_model
     run_id     INTEGER,
     vector     FLOAT[] NOT NULL,
     PRIMARY KEY (segment_id, model)

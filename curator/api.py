@@ -1,0 +1,211 @@
+"""What plugins implement (Tagger, Analyzer, Embedder, PromptWriter, Exporter) and receive."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curator.vocabulary import Facet, Vocabulary
+
+
+@dataclass(frozen=True)
+class SegmentAudio:
+    """One segment's audio, decoded at the rate and channel count the plugin asked for."""
+
+    segment_id: str
+    audio: np.ndarray  # float32, shape (frames, channels)
+    sample_rate: int
+
+
+@dataclass
+class TagResult:
+    """A tagger's output for one segment.
+
+    scores: facet -> tag -> score; higher means more likely present. Every tag the
+      tagger knows should be scored, so curators can see near misses.
+    embedding: the segment's audio embedding, cached so that re-tagging with another
+      vocabulary or threshold needs no audio (None if the tagger has none).
+    """
+
+    scores: dict[str, dict[str, float]]
+    embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One analyzer value: `value` for numbers (tempo), `text` for names (key, scale)."""
+
+    name: str
+    value: float | None = None
+    text: str | None = None
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin gets when it is set up for a run.
+
+    settings: the project's `[plugins.<name>]` table (empty when absent).
+    vocabulary: the project's vocabulary (facets, tags, synonyms, thresholds).
+    project_root: the project folder, or None outside a project.
+    cache_dir: a folder the plugin may keep files in (converted models, text embeddings).
+    offline: True when no model hub may be contacted (`[tagging] offline` or HF_HUB_OFFLINE=1).
+    device: "cpu", "cuda", or "auto" (the plugin picks cuda when it is available).
+    """
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    vocabulary: Vocabulary | None = None
+    project_root: Path | None = None
+    cache_dir: Path = Path(".cache")
+    offline: bool = True
+    device: str = "cpu"
+
+
+class Tagger(ABC):
+    """Scores segments against tags of one or more facets.
+
+    Class attributes a tagger sets: `name`, `version` (change it whenever its scores would
+    change), `facets`, `sample_rate` and `channels` of the audio it wants, and
+    `embedding_model` (a name for its cached embeddings, or None). `setup` loads the model
+    (called once per run, never at import); `tag` scores a batch.
+    """
+
+    name: str = ""
+    version: str = "0"
+    facets: tuple[str, ...] = ()
+    sample_rate: int = 48000
+    channels: int = 1
+    embedding_model: str | None = None
+
+    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+        """Load models; the default keeps the context as `self.context`."""
+        self.context = context
+
+    @abstractmethod
+    def tag(self, batch: Sequence[SegmentAudio]) -> list[TagResult]:
+        """One TagResult per segment, in the batch's order."""
+
+    def tag_embeddings(self, embeddings: np.ndarray) -> np.ndarray | list[TagResult]:
+        """Score cached embeddings (rows) without audio; taggers with embeddings override.
+
+        Return either one TagResult per row, or (faster for 40,000 rows) an array of
+        shape (rows, len(tag_order())) whose columns follow `tag_order()`.
+        """
+        raise NotImplementedError(f"{self.name} cannot re-tag from cached embeddings")
+
+    def tag_order(self) -> list[tuple[str, str]]:
+        """Every (facet, tag) this tagger scores; by default its facets' vocabulary tags.
+
+        A tagger with tags of its own (a fixed-output model) overrides this.
+        """
+        context = getattr(self, "context", None)
+        vocabulary = context.vocabulary if context else None
+        if vocabulary is None:
+            return []
+        return [(facet.name, tag.name) for facet in vocabulary.facets
+                if facet.name in self.facets for tag in facet.tags]
+
+    def settings_for_run(self) -> dict[str, Any]:
+        """The settings that change this tagger's output, recorded with each run."""
+        context = getattr(self, "context", None)
+        return dict(context.settings) if context else {}
+
+    def label_threshold(self, facet: str, tag: str) -> float:
+        """Score from which a tag becomes a model label: the vocabulary's, unless overridden."""
+        known = self._facet(facet)
+        if known is None:
+            return 0.5
+        found = known.tag(tag)
+        return found.threshold if found else known.threshold
+
+    def label_top_k(self, facet: str) -> int:
+        """At most this many labels of `facet` per segment."""
+        known = self._facet(facet)
+        return known.top_k if known else 3
+
+    def _facet(self, name: str) -> Facet | None:
+        context = getattr(self, "context", None)
+        vocabulary = context.vocabulary if context else None
+        return vocabulary.facet(name) if vocabulary and name in vocabulary.facet_names else None
+
+
+class Analyzer(ABC):
+    """Measures segments (tempo, key, scale, loudness, ...), each value with a confidence.
+
+    Class attributes: `name`, `version`, `measures` (the names it returns), and the
+    `sample_rate` and `channels` it wants.
+    """
+
+    name: str = ""
+    version: str = "0"
+    measures: tuple[str, ...] = ()
+    sample_rate: int = 44100
+    channels: int = 1
+
+    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+        self.context = context
+
+    @abstractmethod
+    def analyze(self, batch: Sequence[SegmentAudio]) -> list[list[Measurement]]:
+        """Measurements per segment, in the batch's order."""
+
+    def settings_for_run(self) -> dict[str, Any]:
+        context = getattr(self, "context", None)
+        return dict(context.settings) if context else {}
+
+
+class Embedder(ABC):
+    """A text or audio encoder others can reuse (the tag map embeds tag phrases with it).
+
+    Class attributes: `name`, `version`, `modalities` ("text", "audio" or both),
+    `sample_rate` for audio.
+    """
+
+    name: str = ""
+    version: str = "0"
+    modalities: tuple[str, ...] = ("text",)
+    sample_rate: int = 48000
+
+    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+        self.context = context
+
+    def embed_text(self, phrases: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per phrase."""
+        raise NotImplementedError(f"{self.name} does not embed text")
+
+    def embed_audio(self, batch: Sequence[SegmentAudio]) -> np.ndarray:
+        """One L2-normalised row per segment."""
+        raise NotImplementedError(f"{self.name} does not embed audio")
+
+
+class PromptWriter(ABC):
+    """Writes a training prompt from a segment's metadata (tags per facet, tempo, key)."""
+
+    name: str = ""
+    version: str = "0"
+
+    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+        self.context = context
+
+    @abstractmethod
+    def write(self, metadata: Mapping[str, Any], seed: int) -> str:
+        """One prompt for one segment's metadata record (the seed's JSON format)."""
+
+
+class Exporter(ABC):
+    """Writes a selection of segments somewhere a trainer can read it."""
+
+    name: str = ""
+    version: str = "0"
+
+    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+        self.context = context
+
+    @abstractmethod
+    def export(self, records: Sequence[Mapping[str, Any]], out: Path) -> Path:
+        """Write `records` (per-segment metadata with prompts) under `out`; return the folder."""

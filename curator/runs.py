@@ -1,0 +1,376 @@
+"""Running a tagger or analyzer over the catalogue: decode ahead, shard, merge, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curator import shards
+from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, Tagger, TagResult
+from curator.audio import decode_window
+from curator.errors import AudioError, CuratorError
+from curator.project import Project
+from curator.registry import Registry, load_registry
+from curator.storage import RunRecord
+
+Progress = Callable[[int, int], None]
+Plugin = Tagger | Analyzer
+
+
+@dataclass
+class RunSummary:
+    """What one `curator tag` / `curator analyze` did."""
+
+    run_id: int | None
+    plugin: str
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plugin_context(project: Project, name: str) -> PluginContext:
+    """What a plugin is given: its settings table, the vocabulary, a cache folder."""
+    tagging = project.settings.tagging
+    return PluginContext(
+        settings=project.settings.plugins.get(name, {}),
+        vocabulary=project.vocabulary(),
+        project_root=project.root,
+        cache_dir=project.root / "cache" / name,
+        offline=tagging.offline or os.environ.get("HF_HUB_OFFLINE") == "1",
+        device=tagging.device,
+    )
+
+
+def host_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_record(project: Project, kind: str, plugin: Plugin, from_cache: bool = False) -> RunRecord:
+    """The run's identity: its settings hash decides which segments count as done."""
+    settings = plugin.settings_for_run()
+    vocabulary = project.vocabulary() if kind == "tag" else None
+    vocabulary_hash = vocabulary.fingerprint() if vocabulary else None
+    identity = json.dumps([kind, plugin.name, plugin.version, settings, vocabulary_hash],
+                          sort_keys=True, default=str)
+    return RunRecord(kind, plugin.name, plugin.version, settings,
+                     hashlib.sha256(identity.encode()).hexdigest()[:16], vocabulary_hash,
+                     [], from_cache, host_id())
+
+
+# -- decoding ahead of the model ---------------------------------------------------------
+
+@dataclass
+class Batch:
+    audio: list[SegmentAudio]
+    failures: list[tuple[str, str]]
+
+
+def decode_batches(segments: list[dict[str, Any]], plugin: Plugin, size: int,
+                   stop: threading.Event) -> Iterator[Batch]:
+    """Batches of decoded segments; a background thread decodes while the model runs."""
+    ready: queue.Queue[Batch | None] = queue.Queue(maxsize=3)
+    worker = threading.Thread(target=_decode_into, daemon=True,
+                              args=(segments, plugin, size, ready, stop))
+    worker.start()
+    while (batch := ready.get()) is not None:
+        yield batch
+    worker.join()
+
+
+def _decode_into(segments: list[dict[str, Any]], plugin: Plugin, size: int,
+                 ready: queue.Queue[Batch | None], stop: threading.Event) -> None:
+    try:
+        for start in range(0, len(segments), size):
+            if stop.is_set():
+                break
+            ready.put(_decode_batch(segments[start : start + size], plugin))
+    finally:
+        ready.put(None)
+
+
+def _decode_batch(rows: list[dict[str, Any]], plugin: Plugin) -> Batch:
+    batch = Batch([], [])
+    for row in rows:
+        try:
+            audio = decode_window(Path(row["source"]), row["start"], row["duration"],
+                                  plugin.sample_rate, plugin.channels)
+            batch.audio.append(SegmentAudio(row["id"], audio, plugin.sample_rate))
+        except AudioError as exc:
+            batch.failures.append((row["id"], exc.reason))
+    return batch
+
+
+# -- turning plugin output into rows ---------------------------------------------------------
+
+def model_labels(plugin: Tagger, tags: list[tuple[str, str]],
+                 scores: np.ndarray) -> list[tuple[int, str, str, float]]:
+    """(row, facet, tag, score) of tags reaching their threshold, best `top_k` per facet."""
+    chosen = []
+    for facet in dict.fromkeys(f for f, _ in tags):
+        columns = np.array([i for i, (f, _) in enumerate(tags) if f == facet])
+        limits = np.array([plugin.label_threshold(facet, tags[i][1]) for i in columns])
+        values = np.nan_to_num(scores[:, columns], nan=-np.inf)
+        order = np.argsort(-values, axis=1, kind="stable")[:, : plugin.label_top_k(facet)]
+        best = np.take_along_axis(values, order, axis=1)
+        rows, ranks = np.nonzero(best >= limits[order])
+        chosen += [(int(r), facet, tags[columns[order[r, k]]][1], float(best[r, k]))
+                   for r, k in zip(rows, ranks, strict=True)]
+    return chosen
+
+
+def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.ndarray:
+    """Scores in the run's tag order; a tag a result lacks scores as NaN."""
+    return np.array([[r.scores.get(f, {}).get(t, np.nan) for f, t in tags] for r in results],
+                    dtype=np.float32)
+
+
+class ShardWriter:
+    """Collects one run's rows and writes them as shards of `size` segments, merged at once."""
+
+    def __init__(self, project: Project, run_id: int, plugin: Plugin, size: int) -> None:
+        self.project, self.run_id, self.plugin, self.size = project, run_id, plugin, size
+        self.folder = project.runs_dir / f"{run_id:06d}"
+        self.rows: dict[str, dict[str, list[Any]]] = {}
+        self.segment_ids: list[str] = []
+
+    def add(self, table: str, **columns: Any) -> None:
+        target = self.rows.setdefault(table, {name: [] for name in columns})
+        for name, value in columns.items():
+            target[name].append(value)
+
+    def finish_segment(self, segment_id: str, status: str, reason: str | None = None) -> None:
+        self.add("items", run_id=self.run_id, segment_id=segment_id, status=status, reason=reason)
+        self.segment_ids.append(segment_id)
+        if len(self.segment_ids) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.segment_ids:
+            return
+        number = shards.next_shard_number(self.folder)
+        tables = {name: {k: _column(v) for k, v in cols.items()} for name, cols in self.rows.items()}
+        shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
+        merge(self.project, shard, self.plugin.name)
+        self.rows, self.segment_ids = {}, []
+
+
+def _column(values: list[Any]) -> np.ndarray:
+    if values and isinstance(values[0], np.ndarray):
+        return np.stack(values).astype(np.float32)
+    if values and isinstance(values[0], str | type(None)) and any(isinstance(v, str) for v in values):
+        return np.array(values, dtype=object)
+    return np.array(values)
+
+
+def merge(project: Project, shard: shards.Shard, plugin: str) -> None:
+    project.catalog.merge_shard(shard.folder, shard.run_id, plugin, shard.tables,
+                                list(shard.segment_ids))
+    shards.discard(shard)
+
+
+def merge_leftover_shards(project: Project) -> int:
+    """Merge shards an interrupted run wrote but did not merge; returns how many."""
+    leftovers = shards.finished_shards(project.runs_dir)
+    plugins = {run["id"]: run["plugin"] for run in project.catalog.runs()} if leftovers else {}
+    for shard in leftovers:
+        merge(project, shard, plugins.get(shard.run_id, "?"))
+    return len(leftovers)
+
+
+# -- the runs ----------------------------------------------------------------------------------
+
+class _Job:
+    """What differs between taggers and analyzers: how a batch's output becomes rows."""
+
+    kind = ""
+
+    def __init__(self, project: Project, plugin: Any) -> None:
+        self.project, self.plugin = project, plugin
+        self.tags: list[tuple[str, str]] = []
+
+    def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
+        raise NotImplementedError
+
+
+class _TagJob(_Job):
+    kind = "tag"
+
+    def __init__(self, project: Project, plugin: Tagger) -> None:
+        super().__init__(project, plugin)
+        self.tags = plugin.tag_order()
+
+    def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
+        results = self.plugin.tag(batch)
+        if len(results) != len(batch):
+            raise CuratorError(f"{self.plugin.name} returned {len(results)} results for "
+                               f"{len(batch)} segments")
+        write_tag_rows(self.plugin, self.tags, [s.segment_id for s in batch], results, writer)
+
+
+def write_tag_rows(plugin: Tagger, tags: list[tuple[str, str]], ids: list[str],
+                   results: np.ndarray | list[TagResult], writer: ShardWriter) -> None:
+    matrix = results if isinstance(results, np.ndarray) else score_matrix(results, tags)
+    embeddings = [None] * len(ids) if isinstance(results, np.ndarray) else \
+        [r.embedding for r in results]
+    source = f"{plugin.name}@{plugin.version}"
+    for row, facet, tag, score in model_labels(plugin, tags, matrix):
+        writer.add("labels", segment_id=ids[row], facet=facet, tag=tag, source=source,
+                   source_kind="model", present=True, value=None, run_id=writer.run_id,
+                   score=score, actor=None)
+    for segment_id, scores, embedding in zip(ids, matrix, embeddings, strict=True):
+        writer.add("scores", segment_id=segment_id, run_id=writer.run_id, scores=scores)
+        if embedding is not None and plugin.embedding_model:
+            writer.add("embeddings", segment_id=segment_id, model=plugin.embedding_model,
+                       run_id=writer.run_id, vector=np.asarray(embedding, np.float32))
+        writer.finish_segment(segment_id, "done")
+
+
+class _AnalyzeJob(_Job):
+    kind = "analyze"
+    # Measurements that become labels when confident enough; the others are only stored.
+    LABELLED = ("tempo", "key", "scale")
+
+    def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
+        results = self.plugin.analyze(batch)
+        if len(results) != len(batch):
+            raise CuratorError(f"{self.plugin.name} returned {len(results)} results for "
+                               f"{len(batch)} segments")
+        for segment, measurements in zip(batch, results, strict=True):
+            for measurement in measurements:
+                self._write(segment.segment_id, measurement, writer)
+            writer.finish_segment(segment.segment_id, "done")
+
+    def _write(self, segment_id: str, m: Measurement, writer: ShardWriter) -> None:
+        writer.add("measurements", segment_id=segment_id, run_id=writer.run_id, name=m.name,
+                   value=m.value, text=m.text, confidence=m.confidence)
+        if m.name in self.LABELLED and m.confidence >= self.project.settings.tagging.min_confidence:
+            value = m.text if m.text is not None else f"{m.value:g}"
+            writer.add("labels", segment_id=segment_id, facet=m.name, tag=m.name,
+                       source=f"{self.plugin.name}@{self.plugin.version}", source_kind="model",
+                       present=True, value=value, run_id=writer.run_id, score=m.confidence,
+                       actor=None)
+
+
+def run_tagger(project: Project, name: str, batch_size: int | None = None,
+               limit: int | None = None, progress: Progress | None = None,
+               registry: Registry | None = None) -> RunSummary:
+    """Tag every usable segment this tagger (with these settings) has not tagged yet."""
+    plugin = (registry or load_registry()).tagger(name)
+    plugin.setup(plugin_context(project, name))
+    return _run(project, _TagJob(project, plugin), batch_size, limit, progress)
+
+
+def run_analyzer(project: Project, name: str, batch_size: int | None = None,
+                 limit: int | None = None, progress: Progress | None = None,
+                 registry: Registry | None = None) -> RunSummary:
+    """Analyze every usable segment this analyzer (with these settings) has not done yet."""
+    plugin = (registry or load_registry()).analyzer(name)
+    plugin.setup(plugin_context(project, name))
+    return _run(project, _AnalyzeJob(project, plugin), batch_size, limit, progress)
+
+
+def _run(project: Project, job: _Job, batch_size: int | None, limit: int | None,
+         progress: Progress | None) -> RunSummary:
+    merge_leftover_shards(project)
+    record = run_record(project, job.kind, job.plugin)
+    record = RunRecord(**{**record.__dict__, "tags": job.tags})
+    pending = project.catalog.pending_segments(record.settings_hash, limit)
+    summary = RunSummary(None, job.plugin.name, pending=len(pending))
+    if not pending:
+        return summary
+    run_id = _start_or_resume(project, record)
+    summary.run_id = run_id
+    writer = ShardWriter(project, run_id, job.plugin, project.settings.tagging.shard_size)
+    size = batch_size or project.settings.tagging.batch_size
+    _process_all(job, pending, size, writer, summary, progress)
+    return summary
+
+
+def _start_or_resume(project: Project, record: RunRecord) -> int:
+    catalog = project.catalog
+    resumed = catalog.resumable_run(record.settings_hash, record.host)
+    if resumed is None:
+        return catalog.start_run(record)
+    catalog.set_run_status(resumed, "running", host=record.host)
+    return resumed
+
+
+def _process_all(job: _Job, pending: list[dict[str, Any]], size: int, writer: ShardWriter,
+                 summary: RunSummary, progress: Progress | None) -> None:
+    stop = threading.Event()
+    status, error = "finished", None
+    try:
+        for batch in decode_batches(pending, job.plugin, size, stop):
+            _process_batch(job, batch, writer, summary)
+            if progress:
+                progress(summary.done + summary.failed, summary.pending)
+    except KeyboardInterrupt:
+        status, summary.interrupted = "interrupted", True
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        stop.set()
+        writer.flush()
+        job.project.catalog.set_run_status(writer.run_id, status, error)
+
+
+def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
+    for segment_id, reason in batch.failures:
+        _fail(segment_id, reason, writer, summary)
+    if not batch.audio:
+        return
+    try:
+        job.process(batch.audio, writer)
+        summary.done += len(batch.audio)
+    except Exception as exc:
+        if len(batch.audio) == 1:
+            _fail(batch.audio[0].segment_id, f"{type(exc).__name__}: {exc}", writer, summary)
+            return
+        # Find the segment(s) at fault instead of failing the whole batch.
+        for one in batch.audio:
+            _process_batch(job, Batch([one], []), writer, summary)
+
+
+def _fail(segment_id: str, reason: str, writer: ShardWriter, summary: RunSummary) -> None:
+    summary.failed += 1
+    summary.failures.append((segment_id, reason))
+    writer.finish_segment(segment_id, "failed", reason)
+
+
+def retag_from_cache(project: Project, name: str, registry: Registry | None = None) -> RunSummary:
+    """Re-score every cached embedding of a tagger against the current vocabulary, no audio."""
+    plugin = (registry or load_registry()).tagger(name)
+    plugin.setup(plugin_context(project, name))
+    ids, matrix = _cached_embeddings(project, plugin)
+    tags = plugin.tag_order()
+    record = RunRecord(**{**run_record(project, "tag", plugin, from_cache=True).__dict__,
+                          "tags": tags})
+    run_id = project.catalog.start_run(record)
+    writer = ShardWriter(project, run_id, plugin, size=len(ids) + 1)
+    write_tag_rows(plugin, tags, ids, plugin.tag_embeddings(matrix), writer)
+    writer.flush()
+    project.catalog.set_run_status(run_id, "finished")
+    return RunSummary(run_id, name, pending=len(ids), done=len(ids))
+
+
+def _cached_embeddings(project: Project, plugin: Tagger) -> tuple[list[str], np.ndarray]:
+    if not plugin.embedding_model:
+        raise CuratorError(f"{plugin.name} keeps no embeddings, so it cannot re-tag from cache")
+    ids, matrix = project.catalog.embeddings(plugin.embedding_model)
+    if not ids:
+        raise CuratorError(f"no cached embeddings for {plugin.name} yet: run "
+                           f"`curator tag --plugin {plugin.name}` first")
+    return ids, matrix

@@ -1,0 +1,63 @@
+"""Fixtures and helpers for testing Curator and its plugins (a pytest plugin).
+
+Use it from a plugin's tests with `pytest_plugins = ["curator.testing"]` in conftest.py:
+
+- `curator_project`: a fresh project in a temporary folder.
+- `beats`: a folder of rendered demo beats with known tempo, key and instruments, and
+  `beats_truth`, their truth.json as a dict.
+- `ingested_project`: `curator_project` with `beats` ingested.
+- `plugin_registry(*plugins)`: a registry holding only the given plugin modules or objects
+  (nothing installed is loaded), as `curator.registry.Registry`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curator.ingest import ingest
+from curator.plugin_manager import get_plugin_manager
+from curator.project import Project, init_project
+from curator.registry import Registry, load_registry
+
+
+def registry_of(*plugins: Any) -> Registry:
+    """A registry of just these plugins (modules or objects with @hookimpl functions)."""
+    pm = get_plugin_manager(load_entry_points=False)
+    for number, plugin in enumerate(plugins):
+        pm.register(plugin, name=getattr(plugin, "__name__", f"test-plugin-{number}"))
+    return load_registry(pm)
+
+
+@pytest.fixture
+def curator_project(tmp_path: Path) -> Project:
+    return init_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def beats(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from curator.demo import render_demo_dataset
+
+    folder = tmp_path_factory.mktemp("demo-beats")
+    render_demo_dataset(folder, 6, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def beats_truth(beats: Path) -> dict[str, Any]:
+    return json.loads((beats / "truth.json").read_text())
+
+
+@pytest.fixture
+def ingested_project(curator_project: Project, beats: Path) -> Project:
+    ingest(curator_project, [beats])
+    return curator_project
+
+
+@pytest.fixture
+def plugin_registry() -> Callable[..., Registry]:
+    return registry_of
