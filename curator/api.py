@@ -82,7 +82,7 @@ class Tagger(ABC):
     channels: int = 1
     embedding_model: str | None = None
 
-    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+    def setup(self, context: PluginContext) -> None:
         """Load models; the default keeps the context as `self.context`."""
         self.context = context
 
@@ -107,8 +107,12 @@ class Tagger(ABC):
         vocabulary = context.vocabulary if context else None
         if vocabulary is None:
             return []
-        return [(facet.name, tag.name) for facet in vocabulary.facets
-                if facet.name in self.facets for tag in facet.tags]
+        return [
+            (facet.name, tag.name)
+            for facet in vocabulary.facets
+            if facet.name in self.facets
+            for tag in facet.tags
+        ]
 
     def settings_for_run(self) -> dict[str, Any]:
         """The settings that change this tagger's output, recorded with each run."""
@@ -147,7 +151,7 @@ class Analyzer(ABC):
     sample_rate: int = 44100
     channels: int = 1
 
-    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+    def setup(self, context: PluginContext) -> None:
         self.context = context
 
     @abstractmethod
@@ -159,7 +163,7 @@ class Analyzer(ABC):
         return dict(context.settings) if context else {}
 
 
-class Embedder(ABC):
+class Embedder(ABC):  # noqa: B024 - a plugin provides embed_text, embed_audio or both
     """A text or audio encoder others can reuse (the tag map embeds tag phrases with it).
 
     Class attributes: `name`, `version`, `modalities` ("text", "audio" or both),
@@ -171,7 +175,7 @@ class Embedder(ABC):
     modalities: tuple[str, ...] = ("text",)
     sample_rate: int = 48000
 
-    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+    def setup(self, context: PluginContext) -> None:
         self.context = context
 
     def embed_text(self, phrases: Sequence[str]) -> np.ndarray:
@@ -189,7 +193,7 @@ class PromptWriter(ABC):
     name: str = ""
     version: str = "0"
 
-    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+    def setup(self, context: PluginContext) -> None:
         self.context = context
 
     @abstractmethod
@@ -203,7 +207,7 @@ class Exporter(ABC):
     name: str = ""
     version: str = "0"
 
-    def setup(self, context: PluginContext) -> None:  # noqa: B027 - optional for plugins
+    def setup(self, context: PluginContext) -> None:
         self.context = context
 
     @abstractmethod

@@ -28,5 +28,8 @@ def _entry(registry: Registry, name: str) -> dict[str, Any]:
 
 def _provided(registry: Registry, kind: str, owner: str) -> list[dict[str, str]]:
     found = registry.contributions[kind]
-    return [{"name": item, "version": str(getattr(found.items[item], "version", ""))}
-            for item, who in sorted(found.owners.items()) if who == owner]
+    return [
+        {"name": item, "version": str(getattr(found.items[item], "version", ""))}
+        for item, who in sorted(found.owners.items())
+        if who == owner
+    ]

@@ -36,8 +36,10 @@ class Project:
     def vocabulary(self) -> Vocabulary:
         """The project's vocabulary, read from its folder each time (curators edit it)."""
         if not self.vocabulary_dir.is_dir():
-            raise CuratorError(f"{self.vocabulary_dir}: no vocabulary folder; run "
-                               f"`curator init {self.root}` to restore the default one")
+            raise CuratorError(
+                f"{self.vocabulary_dir}: no vocabulary folder; run "
+                f"`curator init {self.root}` to restore the default one"
+            )
         return load_vocabulary(self.vocabulary_dir)
 
 

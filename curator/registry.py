@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger
 from curator.errors import CuratorError
 from curator.plugin_manager import CuratorPluginManager, get_plugin_manager
-
-T = TypeVar("T")
 
 KINDS: dict[str, tuple[str, type]] = {
     "taggers": ("register_taggers", Tagger),
@@ -26,7 +24,7 @@ class UnknownPlugin(CuratorError):
 
 
 @dataclass
-class Contributions(Generic[T]):
+class Contributions[T]:
     """What plugins registered through one hook, by name, with who registered each."""
 
     items: dict[str, T] = field(default_factory=dict)
@@ -76,8 +74,9 @@ def load_registry(pm: CuratorPluginManager | None = None) -> Registry:
     return Registry(pm, contributions, errors)
 
 
-def _collect(pm: CuratorPluginManager, hook_name: str, base: type,
-             errors: dict[str, list[str]]) -> Contributions[Any]:
+def _collect(
+    pm: CuratorPluginManager, hook_name: str, base: type, errors: dict[str, list[str]]
+) -> Contributions[Any]:
     found: Contributions[Any] = Contributions()
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         owner = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -88,8 +87,9 @@ def _collect(pm: CuratorPluginManager, hook_name: str, base: type,
     return found
 
 
-def _register_into(found: Contributions[Any], owner: str, base: type,
-                   errors: dict[str, list[str]]) -> Callable[[Any], None]:
+def _register_into(
+    found: Contributions[Any], owner: str, base: type, errors: dict[str, list[str]]
+) -> Callable[[Any], None]:
     def register(item: Any) -> None:
         problem = _registration_problem(found, item, base)
         if problem:
@@ -104,9 +104,12 @@ def _register_into(found: Contributions[Any], owner: str, base: type,
 def _registration_problem(found: Contributions[Any], item: Any, base: type) -> str | None:
     if not isinstance(item, base):
         return f"registered {item!r}, which is not a {base.__name__}"
-    if not getattr(item, "name", ""):
+    name: str = getattr(item, "name", "")
+    if not name:
         return f"registered a {base.__name__} without a name"
-    if item.name in found.items:
-        return (f"{base.__name__} name {item.name!r} is already taken by plugin "
-                f"{found.owners[item.name]!r}; this one was ignored")
+    if name in found.items:
+        return (
+            f"{base.__name__} name {name!r} is already taken by plugin "
+            f"{found.owners[name]!r}; this one was ignored"
+        )
     return None

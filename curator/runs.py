@@ -62,14 +62,24 @@ def run_record(project: Project, kind: str, plugin: Plugin, from_cache: bool = F
     settings = plugin.settings_for_run()
     vocabulary = project.vocabulary() if kind == "tag" else None
     vocabulary_hash = vocabulary.fingerprint() if vocabulary else None
-    identity = json.dumps([kind, plugin.name, plugin.version, settings, vocabulary_hash],
-                          sort_keys=True, default=str)
-    return RunRecord(kind, plugin.name, plugin.version, settings,
-                     hashlib.sha256(identity.encode()).hexdigest()[:16], vocabulary_hash,
-                     [], from_cache, host_id())
+    identity = json.dumps(
+        [kind, plugin.name, plugin.version, settings, vocabulary_hash], sort_keys=True, default=str
+    )
+    return RunRecord(
+        kind,
+        plugin.name,
+        plugin.version,
+        settings,
+        hashlib.sha256(identity.encode()).hexdigest()[:16],
+        vocabulary_hash,
+        [],
+        from_cache,
+        host_id(),
+    )
 
 
 # -- decoding ahead of the model ---------------------------------------------------------
+
 
 @dataclass
 class Batch:
@@ -77,20 +87,27 @@ class Batch:
     failures: list[tuple[str, str]]
 
 
-def decode_batches(segments: list[dict[str, Any]], plugin: Plugin, size: int,
-                   stop: threading.Event) -> Iterator[Batch]:
+def decode_batches(
+    segments: list[dict[str, Any]], plugin: Plugin, size: int, stop: threading.Event
+) -> Iterator[Batch]:
     """Batches of decoded segments; a background thread decodes while the model runs."""
     ready: queue.Queue[Batch | None] = queue.Queue(maxsize=3)
-    worker = threading.Thread(target=_decode_into, daemon=True,
-                              args=(segments, plugin, size, ready, stop))
+    worker = threading.Thread(
+        target=_decode_into, daemon=True, args=(segments, plugin, size, ready, stop)
+    )
     worker.start()
     while (batch := ready.get()) is not None:
         yield batch
     worker.join()
 
 
-def _decode_into(segments: list[dict[str, Any]], plugin: Plugin, size: int,
-                 ready: queue.Queue[Batch | None], stop: threading.Event) -> None:
+def _decode_into(
+    segments: list[dict[str, Any]],
+    plugin: Plugin,
+    size: int,
+    ready: queue.Queue[Batch | None],
+    stop: threading.Event,
+) -> None:
     try:
         for start in range(0, len(segments), size):
             if stop.is_set():
@@ -104,8 +121,13 @@ def _decode_batch(rows: list[dict[str, Any]], plugin: Plugin) -> Batch:
     batch = Batch([], [])
     for row in rows:
         try:
-            audio = decode_window(Path(row["source"]), row["start"], row["duration"],
-                                  plugin.sample_rate, plugin.channels)
+            audio = decode_window(
+                Path(row["source"]),
+                row["start"],
+                row["duration"],
+                plugin.sample_rate,
+                plugin.channels,
+            )
             batch.audio.append(SegmentAudio(row["id"], audio, plugin.sample_rate))
         except AudioError as exc:
             batch.failures.append((row["id"], exc.reason))
@@ -114,8 +136,10 @@ def _decode_batch(rows: list[dict[str, Any]], plugin: Plugin) -> Batch:
 
 # -- turning plugin output into rows ---------------------------------------------------------
 
-def model_labels(plugin: Tagger, tags: list[tuple[str, str]],
-                 scores: np.ndarray) -> list[tuple[int, str, str, float]]:
+
+def model_labels(
+    plugin: Tagger, tags: list[tuple[str, str]], scores: np.ndarray
+) -> list[tuple[int, str, str, float]]:
     """(row, facet, tag, score) of tags reaching their threshold, best `top_k` per facet."""
     chosen = []
     for facet in dict.fromkeys(f for f, _ in tags):
@@ -125,15 +149,18 @@ def model_labels(plugin: Tagger, tags: list[tuple[str, str]],
         order = np.argsort(-values, axis=1, kind="stable")[:, : plugin.label_top_k(facet)]
         best = np.take_along_axis(values, order, axis=1)
         rows, ranks = np.nonzero(best >= limits[order])
-        chosen += [(int(r), facet, tags[columns[order[r, k]]][1], float(best[r, k]))
-                   for r, k in zip(rows, ranks, strict=True)]
+        chosen += [
+            (int(r), facet, tags[columns[order[r, k]]][1], float(best[r, k]))
+            for r, k in zip(rows, ranks, strict=True)
+        ]
     return chosen
 
 
 def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.ndarray:
     """Scores in the run's tag order; a tag a result lacks scores as NaN."""
-    return np.array([[r.scores.get(f, {}).get(t, np.nan) for f, t in tags] for r in results],
-                    dtype=np.float32)
+    return np.array(
+        [[r.scores.get(f, {}).get(t, np.nan) for f, t in tags] for r in results], dtype=np.float32
+    )
 
 
 class ShardWriter:
@@ -160,7 +187,9 @@ class ShardWriter:
         if not self.segment_ids:
             return
         number = shards.next_shard_number(self.folder)
-        tables = {name: {k: _column(v) for k, v in cols.items()} for name, cols in self.rows.items()}
+        tables = {
+            name: {k: _column(v) for k, v in cols.items()} for name, cols in self.rows.items()
+        }
         shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
         merge(self.project, shard, self.plugin.name)
         self.rows, self.segment_ids = {}, []
@@ -169,14 +198,19 @@ class ShardWriter:
 def _column(values: list[Any]) -> np.ndarray:
     if values and isinstance(values[0], np.ndarray):
         return np.stack(values).astype(np.float32)
-    if values and isinstance(values[0], str | type(None)) and any(isinstance(v, str) for v in values):
+    if (
+        values
+        and isinstance(values[0], str | type(None))
+        and any(isinstance(v, str) for v in values)
+    ):
         return np.array(values, dtype=object)
     return np.array(values)
 
 
 def merge(project: Project, shard: shards.Shard, plugin: str) -> None:
-    project.catalog.merge_shard(shard.folder, shard.run_id, plugin, shard.tables,
-                                list(shard.segment_ids))
+    project.catalog.merge_shard(
+        shard.folder, shard.run_id, plugin, shard.tables, list(shard.segment_ids)
+    )
     shards.discard(shard)
 
 
@@ -190,6 +224,7 @@ def merge_leftover_shards(project: Project) -> int:
 
 
 # -- the runs ----------------------------------------------------------------------------------
+
 
 class _Job:
     """What differs between taggers and analyzers: how a batch's output becomes rows."""
@@ -214,26 +249,48 @@ class _TagJob(_Job):
     def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
         results = self.plugin.tag(batch)
         if len(results) != len(batch):
-            raise CuratorError(f"{self.plugin.name} returned {len(results)} results for "
-                               f"{len(batch)} segments")
+            raise CuratorError(
+                f"{self.plugin.name} returned {len(results)} results for {len(batch)} segments"
+            )
         write_tag_rows(self.plugin, self.tags, [s.segment_id for s in batch], results, writer)
 
 
-def write_tag_rows(plugin: Tagger, tags: list[tuple[str, str]], ids: list[str],
-                   results: np.ndarray | list[TagResult], writer: ShardWriter) -> None:
+def write_tag_rows(
+    plugin: Tagger,
+    tags: list[tuple[str, str]],
+    ids: list[str],
+    results: np.ndarray | list[TagResult],
+    writer: ShardWriter,
+) -> None:
     matrix = results if isinstance(results, np.ndarray) else score_matrix(results, tags)
-    embeddings = [None] * len(ids) if isinstance(results, np.ndarray) else \
-        [r.embedding for r in results]
+    embeddings = (
+        [None] * len(ids) if isinstance(results, np.ndarray) else [r.embedding for r in results]
+    )
     source = f"{plugin.name}@{plugin.version}"
     for row, facet, tag, score in model_labels(plugin, tags, matrix):
-        writer.add("labels", segment_id=ids[row], facet=facet, tag=tag, source=source,
-                   source_kind="model", present=True, value=None, run_id=writer.run_id,
-                   score=score, actor=None)
+        writer.add(
+            "labels",
+            segment_id=ids[row],
+            facet=facet,
+            tag=tag,
+            source=source,
+            source_kind="model",
+            present=True,
+            value=None,
+            run_id=writer.run_id,
+            score=score,
+            actor=None,
+        )
     for segment_id, scores, embedding in zip(ids, matrix, embeddings, strict=True):
         writer.add("scores", segment_id=segment_id, run_id=writer.run_id, scores=scores)
         if embedding is not None and plugin.embedding_model:
-            writer.add("embeddings", segment_id=segment_id, model=plugin.embedding_model,
-                       run_id=writer.run_id, vector=np.asarray(embedding, np.float32))
+            writer.add(
+                "embeddings",
+                segment_id=segment_id,
+                model=plugin.embedding_model,
+                run_id=writer.run_id,
+                vector=np.asarray(embedding, np.float32),
+            )
         writer.finish_segment(segment_id, "done")
 
 
@@ -245,44 +302,76 @@ class _AnalyzeJob(_Job):
     def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
         results = self.plugin.analyze(batch)
         if len(results) != len(batch):
-            raise CuratorError(f"{self.plugin.name} returned {len(results)} results for "
-                               f"{len(batch)} segments")
+            raise CuratorError(
+                f"{self.plugin.name} returned {len(results)} results for {len(batch)} segments"
+            )
         for segment, measurements in zip(batch, results, strict=True):
             for measurement in measurements:
                 self._write(segment.segment_id, measurement, writer)
             writer.finish_segment(segment.segment_id, "done")
 
     def _write(self, segment_id: str, m: Measurement, writer: ShardWriter) -> None:
-        writer.add("measurements", segment_id=segment_id, run_id=writer.run_id, name=m.name,
-                   value=m.value, text=m.text, confidence=m.confidence)
+        writer.add(
+            "measurements",
+            segment_id=segment_id,
+            run_id=writer.run_id,
+            name=m.name,
+            value=m.value,
+            text=m.text,
+            confidence=m.confidence,
+        )
         if m.name in self.LABELLED and m.confidence >= self.project.settings.tagging.min_confidence:
             value = m.text if m.text is not None else f"{m.value:g}"
-            writer.add("labels", segment_id=segment_id, facet=m.name, tag=m.name,
-                       source=f"{self.plugin.name}@{self.plugin.version}", source_kind="model",
-                       present=True, value=value, run_id=writer.run_id, score=m.confidence,
-                       actor=None)
+            writer.add(
+                "labels",
+                segment_id=segment_id,
+                facet=m.name,
+                tag=m.name,
+                source=f"{self.plugin.name}@{self.plugin.version}",
+                source_kind="model",
+                present=True,
+                value=value,
+                run_id=writer.run_id,
+                score=m.confidence,
+                actor=None,
+            )
 
 
-def run_tagger(project: Project, name: str, batch_size: int | None = None,
-               limit: int | None = None, progress: Progress | None = None,
-               registry: Registry | None = None) -> RunSummary:
+def run_tagger(
+    project: Project,
+    name: str,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    registry: Registry | None = None,
+) -> RunSummary:
     """Tag every usable segment this tagger (with these settings) has not tagged yet."""
     plugin = (registry or load_registry()).tagger(name)
     plugin.setup(plugin_context(project, name))
     return _run(project, _TagJob(project, plugin), batch_size, limit, progress)
 
 
-def run_analyzer(project: Project, name: str, batch_size: int | None = None,
-                 limit: int | None = None, progress: Progress | None = None,
-                 registry: Registry | None = None) -> RunSummary:
+def run_analyzer(
+    project: Project,
+    name: str,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    registry: Registry | None = None,
+) -> RunSummary:
     """Analyze every usable segment this analyzer (with these settings) has not done yet."""
     plugin = (registry or load_registry()).analyzer(name)
     plugin.setup(plugin_context(project, name))
     return _run(project, _AnalyzeJob(project, plugin), batch_size, limit, progress)
 
 
-def _run(project: Project, job: _Job, batch_size: int | None, limit: int | None,
-         progress: Progress | None) -> RunSummary:
+def _run(
+    project: Project,
+    job: _Job,
+    batch_size: int | None,
+    limit: int | None,
+    progress: Progress | None,
+) -> RunSummary:
     merge_leftover_shards(project)
     record = run_record(project, job.kind, job.plugin)
     record = RunRecord(**{**record.__dict__, "tags": job.tags})
@@ -307,8 +396,14 @@ def _start_or_resume(project: Project, record: RunRecord) -> int:
     return resumed
 
 
-def _process_all(job: _Job, pending: list[dict[str, Any]], size: int, writer: ShardWriter,
-                 summary: RunSummary, progress: Progress | None) -> None:
+def _process_all(
+    job: _Job,
+    pending: list[dict[str, Any]],
+    size: int,
+    writer: ShardWriter,
+    summary: RunSummary,
+    progress: Progress | None,
+) -> None:
     stop = threading.Event()
     status, error = "finished", None
     try:
@@ -356,8 +451,9 @@ def retag_from_cache(project: Project, name: str, registry: Registry | None = No
     plugin.setup(plugin_context(project, name))
     ids, matrix = _cached_embeddings(project, plugin)
     tags = plugin.tag_order()
-    record = RunRecord(**{**run_record(project, "tag", plugin, from_cache=True).__dict__,
-                          "tags": tags})
+    record = RunRecord(
+        **{**run_record(project, "tag", plugin, from_cache=True).__dict__, "tags": tags}
+    )
     run_id = project.catalog.start_run(record)
     writer = ShardWriter(project, run_id, plugin, size=len(ids) + 1)
     write_tag_rows(plugin, tags, ids, plugin.tag_embeddings(matrix), writer)
@@ -371,6 +467,8 @@ def _cached_embeddings(project: Project, plugin: Tagger) -> tuple[list[str], np.
         raise CuratorError(f"{plugin.name} keeps no embeddings, so it cannot re-tag from cache")
     ids, matrix = project.catalog.embeddings(plugin.embedding_model)
     if not ids:
-        raise CuratorError(f"no cached embeddings for {plugin.name} yet: run "
-                           f"`curator tag --plugin {plugin.name}` first")
+        raise CuratorError(
+            f"no cached embeddings for {plugin.name} yet: run "
+            f"`curator tag --plugin {plugin.name}` first"
+        )
     return ids, matrix

@@ -114,7 +114,9 @@ def load_settings(path: Path) -> Settings:
 def _plugin_tables(path: Path, value: Any) -> dict[str, dict[str, Any]]:
     # Plugins check their own keys; here only the shape is checked.
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise SettingsError(f"{path}: [plugins] must hold one table per plugin, like [plugins.clap]")
+        raise SettingsError(
+            f"{path}: [plugins] must hold one table per plugin, like [plugins.clap]"
+        )
     return value
 
 

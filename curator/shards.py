@@ -29,15 +29,23 @@ class Shard:
     segment_ids: tuple[str, ...]
 
 
-def write_shard(run_folder: Path, number: int, run_id: int,
-                tables: Mapping[str, Mapping[str, np.ndarray]], segment_ids: list[str]) -> Shard:
+def write_shard(
+    run_folder: Path,
+    number: int,
+    run_id: int,
+    tables: Mapping[str, Mapping[str, np.ndarray]],
+    segment_ids: list[str],
+) -> Shard:
     """Write `tables` (name -> column -> values) as shard `number` of a run, manifest last."""
     folder = run_folder / f"shard-{number:06d}"
     if folder.exists():
         shutil.rmtree(folder)  # an unfinished earlier attempt at the same shard
     folder.mkdir(parents=True)
-    written = tuple(name for name, columns in tables.items()
-                    if _rows(columns) and storage.write_parquet(folder / f"{name}.parquet", columns))
+    written = tuple(
+        name
+        for name, columns in tables.items()
+        if _rows(columns) and storage.write_parquet(folder / f"{name}.parquet", columns)
+    )
     manifest = {"run_id": run_id, "tables": list(written), "segment_ids": segment_ids}
     (folder / f"{MANIFEST}.tmp").write_text(json.dumps(manifest))
     (folder / f"{MANIFEST}.tmp").rename(folder / MANIFEST)
@@ -53,8 +61,14 @@ def finished_shards(runs_dir: Path) -> list[Shard]:
     found = []
     for manifest in sorted(runs_dir.glob(f"*/shard-*/{MANIFEST}")):
         data = json.loads(manifest.read_text())
-        found.append(Shard(manifest.parent, int(data["run_id"]), tuple(data["tables"]),
-                           tuple(data["segment_ids"])))
+        found.append(
+            Shard(
+                manifest.parent,
+                int(data["run_id"]),
+                tuple(data["tables"]),
+                tuple(data["segment_ids"]),
+            )
+        )
     return found
 
 

@@ -101,6 +101,17 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class HumanLabel:
+    """A person's decision on one tag (present or rejected) or value (tempo, key, scale)."""
+
+    segment_id: str
+    facet: str
+    tag: str
+    present: bool = True
+    value: str | None = None
+
+
+@dataclass(frozen=True)
 class KnownFile:
     size: int | None
     mtime_ns: int | None
@@ -474,7 +485,7 @@ class Catalog:
                 [model],
             ).fetchnumpy()
         ids = [str(i) for i in found["segment_id"]]
-        return ids, np.stack(found["vector"]).astype(np.float32) if ids else np.zeros((0, 0))
+        return ids, np.stack(list(found["vector"])).astype(np.float32) if ids else np.zeros((0, 0))
 
     def scores(self, run_id: int) -> tuple[list[str], np.ndarray]:
         with self.connect() as con:
@@ -483,7 +494,7 @@ class Catalog:
                 [run_id],
             ).fetchnumpy()
         ids = [str(i) for i in found["segment_id"]]
-        return ids, np.stack(found["scores"]) if ids else np.zeros((0, 0))
+        return ids, np.stack(list(found["scores"])) if ids else np.zeros((0, 0))
 
     def measurements(self, run_id: int) -> list[dict[str, Any]]:
         with self.connect() as con:
@@ -507,6 +518,34 @@ class Catalog:
                 )
             )
 
+    # -- human decisions --------------------------------------------------------------------
+
+    def apply_human_labels(
+        self, changes: Sequence[HumanLabel], actor: str, batch_id: str, action: str = "set"
+    ) -> int:
+        """Record people's labels (they win over models') and append each to the history.
+
+        All changes land in one transaction under one batch id, so a bulk change can be
+        undone as one. Returns how many labels changed.
+        """
+        with self.transaction() as con:
+            changed = 0
+            for change in changes:
+                changed += _apply_human_label(con, change, actor, batch_id, action)
+            return changed
+
+    def label_history(self, segment_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE segment_id = ?", [segment_id]) if segment_id else ("", [])
+        with self.connect() as con:
+            return _dicts(
+                con.execute(
+                    "SELECT id, batch_id, segment_id, facet, tag, action, old_present, "
+                    "new_present, old_value, new_value, actor, changed_at "
+                    f"FROM label_history {where} ORDER BY id",
+                    params,
+                )
+            )
+
     def segment_count(self) -> int:
         with self.connect() as con:
             return int(_scalar(con, "SELECT count(*) FROM segments"))
@@ -522,6 +561,39 @@ class Catalog:
             return {table: int(_scalar(con, sql)) for table, sql in checks.items()}
 
 
+def _apply_human_label(con: Any, change: HumanLabel, actor: str, batch_id: str, action: str) -> int:
+    key = [change.segment_id, change.facet, change.tag]
+    old = con.execute(
+        "SELECT present, value FROM labels WHERE segment_id = ? AND facet = ? "
+        "AND tag = ? AND source = 'human'",
+        key,
+    ).fetchone()
+    if old is not None and (old[0], old[1]) == (change.present, change.value):
+        return 0
+    con.execute(
+        "INSERT INTO labels (segment_id, facet, tag, source, source_kind, present, value, actor) "
+        "VALUES (?, ?, ?, 'human', 'human', ?, ?, ?) ON CONFLICT DO UPDATE SET "
+        "present = excluded.present, value = excluded.value, actor = excluded.actor, "
+        "updated_at = now()",
+        [*key, change.present, change.value, actor],
+    )
+    con.execute(
+        "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, old_present, "
+        "new_present, old_value, new_value, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch_id,
+            *key,
+            action,
+            old[0] if old else None,
+            change.present,
+            old[1] if old else None,
+            change.value,
+            actor,
+        ],
+    )
+    return 1
+
+
 def _dicts(cursor: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -534,7 +606,8 @@ _MERGE_DELETES = {
     "items": f"DELETE FROM run_items WHERE run_id = $run AND {_IN_SHARD}",
     "scores": f"DELETE FROM scores WHERE run_id = $run AND {_IN_SHARD}",
     "measurements": f"DELETE FROM measurements WHERE run_id = $run AND {_IN_SHARD}",
-    "embeddings": f"DELETE FROM embeddings WHERE {_IN_SHARD} AND model IN (SELECT model FROM _shard)",
+    "embeddings": f"DELETE FROM embeddings WHERE {_IN_SHARD} "
+    "AND model IN (SELECT model FROM _shard)",
     # A plugin's new labels replace all its earlier ones (any version) for these segments;
     # other plugins' labels and people's are never touched.
     "labels": f"DELETE FROM labels WHERE source_kind = 'model' AND {_IN_SHARD} "

@@ -40,7 +40,7 @@ class Facet:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """All facets of a project; `fingerprint` changes whenever any tag, synonym or threshold does."""
+    """All facets of a project; `fingerprint` changes with any tag, synonym or threshold."""
 
     facets: tuple[Facet, ...]
 
@@ -95,8 +95,10 @@ def _load_facet(path: Path) -> Facet:
     name = _required(path, data, "facet", str)
     threshold = float(data.get("threshold", 0.2))
     overrides = data.get("thresholds", {})
-    tags = tuple(_tag(path, name, tag, synonyms, float(overrides.get(tag, threshold)))
-                 for tag, synonyms in _required(path, data, "tags", dict).items())
+    tags = tuple(
+        _tag(path, name, tag, synonyms, float(overrides.get(tag, threshold)))
+        for tag, synonyms in _required(path, data, "tags", dict).items()
+    )
     unknown = sorted(set(overrides) - {t.name for t in tags})
     if unknown:
         raise SettingsError(f"{path}: [thresholds] names unknown tag(s) {', '.join(unknown)}")

@@ -35,28 +35,40 @@ def plugins(as_json: bool) -> None:
         return
     table = Table("plugin", "version", "provides", "status")
     for entry in report:
-        provides = "; ".join(f"{kind.replace('_', ' ')}: " + ", ".join(i["name"] for i in items)
-                             for kind, items in entry["provides"].items())
+        provides = "; ".join(
+            f"{kind.replace('_', ' ')}: " + ", ".join(i["name"] for i in items)
+            for kind, items in entry["provides"].items()
+        )
         status = "[red]" + "; ".join(entry["errors"]) + "[/]" if entry["errors"] else "ok"
         table.add_row(entry["name"], entry["version"] or "", provides, status)
     console.print(table)
 
 
 def _run_options(command):
-    command = click.option("--limit", type=click.IntRange(min=1),
-                           help="Process at most this many segments now (the rest later).")(command)
-    command = click.option("--batch-size", type=click.IntRange(min=1),
-                           help="Segments per model call (default: [tagging] batch_size).")(command)
+    command = click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        help="Process at most this many segments now (the rest later).",
+    )(command)
+    command = click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        help="Segments per model call (default: [tagging] batch_size).",
+    )(command)
     return project_option(command)
 
 
 @click.command()
 @click.option("--plugin", "name", required=True, help="The tagger to run (see `curator plugins`).")
-@click.option("--from-cache", is_flag=True,
-              help="Re-score cached embeddings against the current vocabulary; no audio is read.")
+@click.option(
+    "--from-cache",
+    is_flag=True,
+    help="Re-score cached embeddings against the current vocabulary; no audio is read.",
+)
 @_run_options
-def tag(project: Project, name: str, from_cache: bool, batch_size: int | None,
-        limit: int | None) -> None:
+def tag(
+    project: Project, name: str, from_cache: bool, batch_size: int | None, limit: int | None
+) -> None:
     """Tag the segments this tagger, with these settings and vocabulary, has not tagged yet.
 
     Results are written as Parquet shards in the project's runs/ folder and merged into the
@@ -66,22 +78,31 @@ def tag(project: Project, name: str, from_cache: bool, batch_size: int | None,
     if from_cache:
         summary = retag_from_cache(project, name)
     else:
-        summary = _with_progress(f"Tagging with {name}",
-                                 lambda update: run_tagger(project, name, batch_size, limit, update))
+        summary = _with_progress(
+            f"Tagging with {name}",
+            lambda update: run_tagger(project, name, batch_size, limit, update),
+        )
     _report(summary, "tagged")
 
 
 @click.command()
-@click.option("--plugin", "name", default="essentia", show_default=True,
-              help="The analyzer to run (see `curator plugins`).")
+@click.option(
+    "--plugin",
+    "name",
+    default="essentia",
+    show_default=True,
+    help="The analyzer to run (see `curator plugins`).",
+)
 @_run_options
 def analyze(project: Project, name: str, batch_size: int | None, limit: int | None) -> None:
     """Measure tempo, key, scale (and more) for segments this analyzer has not done yet.
 
     Values below [tagging] min_confidence are stored but not used as labels.
     """
-    summary = _with_progress(f"Analyzing with {name}",
-                             lambda update: run_analyzer(project, name, batch_size, limit, update))
+    summary = _with_progress(
+        f"Analyzing with {name}",
+        lambda update: run_analyzer(project, name, batch_size, limit, update),
+    )
     _report(summary, "analyzed")
 
 
@@ -97,14 +118,20 @@ def _interrupt(signum, frame) -> None:
 
 def _report(summary: RunSummary, verb: str) -> None:
     if summary.pending == 0:
-        console.print(f"Nothing to do: every usable segment is already {verb} by {summary.plugin} "
-                      "with these settings.")
+        console.print(
+            f"Nothing to do: every usable segment is already {verb} by {summary.plugin} "
+            "with these settings."
+        )
         return
-    console.print(f"Run {summary.run_id}: {summary.done} segment(s) {verb}, "
-                  f"{summary.failed} failed, of {summary.pending} pending.")
+    console.print(
+        f"Run {summary.run_id}: {summary.done} segment(s) {verb}, "
+        f"{summary.failed} failed, of {summary.pending} pending."
+    )
     for segment_id, reason in summary.failures[:20]:
         console.print(f"  [red]failed[/] {segment_id}: {reason}")
     if summary.interrupted:
-        console.print("[yellow]Interrupted[/]: finished segments are saved; run the same "
-                      "command again to do the rest.")
+        console.print(
+            "[yellow]Interrupted[/]: finished segments are saved; run the same "
+            "command again to do the rest."
+        )
         sys.exit(130)

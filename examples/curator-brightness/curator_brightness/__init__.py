@@ -1,5 +1,7 @@
 """An example Curator tagger: scores how bright or dark a segment sounds from its spectrum."""
 
+import itertools
+
 import numpy as np
 
 from curator import hookimpl
@@ -38,7 +40,7 @@ def band_energies(segment: SegmentAudio) -> np.ndarray:
     """Energy in 16 log-spaced bands: the segment's embedding, cached by Curator."""
     spectrum = np.abs(np.fft.rfft(segment.audio[:, 0])) ** 2
     freqs = np.fft.rfftfreq(len(segment.audio), 1 / segment.sample_rate)
-    bands = [spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(BANDS, BANDS[1:])]
+    bands = [spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in itertools.pairwise(BANDS)]
     return np.asarray(bands, dtype=np.float32)
 
 

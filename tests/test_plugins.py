@@ -1,0 +1,193 @@
+"""The plugin contract: every hook tested and documented; broken plugins reported, not fatal."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curator import hookimpl, hookspecs
+from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger, TagResult
+from curator.plugin_manager import get_plugin_manager
+from curator.registry import UnknownPlugin, load_registry
+from curator.testing import registry_of
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "writing-plugins.md"
+
+
+def hook_signatures() -> dict[str, str]:
+    """Each hook's signature exactly as written in curator/hookspecs.py."""
+    tree = ast.parse(Path(hookspecs.__file__).read_text())
+    return {
+        node.name: f"{node.name}({ast.unparse(node.args)}) -> {ast.unparse(node.returns)}"
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
+def test_every_hook_has_a_test() -> None:
+    names = {name for name in dir(sys.modules[__name__]) if name.startswith("test_hook_")}
+    missing = {f"test_hook_{hook}" for hook in hook_signatures()} - names
+    assert not missing, f"hooks without a test: {sorted(missing)}"
+
+
+def test_every_hook_is_documented_with_its_exact_signature() -> None:
+    docs = DOCS.read_text()
+    missing = [sig for sig in hook_signatures().values() if sig not in docs]
+    assert not missing, f"{DOCS.name} lacks: {missing}"
+
+
+class Everything:
+    """One plugin contributing one of each kind."""
+
+    class Tag(Tagger):
+        name, facets = "t", ("instruments",)
+
+        def tag(self, batch):
+            return [TagResult({"instruments": {"piano": 1.0}}) for _ in batch]
+
+    class Measure(Analyzer):
+        name = "a"
+
+        def analyze(self, batch):
+            return [[] for _ in batch]
+
+    class Embed(Embedder):
+        name = "e"
+
+        def embed_text(self, phrases):
+            return np.eye(len(phrases), dtype=np.float32)
+
+    class Write(PromptWriter):
+        name = "w"
+
+        def write(self, metadata, seed):
+            return "A beat."
+
+    class Export(Exporter):
+        name = "x"
+
+        def export(self, records, out):
+            return out
+
+    @hookimpl
+    def register_taggers(self, register):
+        register(self.Tag())
+
+    @hookimpl
+    def register_analyzers(self, register):
+        register(self.Measure())
+
+    @hookimpl
+    def register_embedders(self, register):
+        register(self.Embed())
+
+    @hookimpl
+    def register_prompt_writers(self, register):
+        register(self.Write())
+
+    @hookimpl
+    def register_exporters(self, register):
+        register(self.Export())
+
+
+def test_hook_register_taggers() -> None:
+    tagger = registry_of(Everything()).tagger("t")
+    assert tagger.tag([object()])[0].scores == {"instruments": {"piano": 1.0}}
+
+
+def test_hook_register_analyzers() -> None:
+    assert registry_of(Everything()).analyzer("a").analyze([object()]) == [[]]
+
+
+def test_hook_register_embedders() -> None:
+    assert registry_of(Everything()).embedder("e").embed_text(["a", "b"]).shape == (2, 2)
+
+
+def test_hook_register_prompt_writers() -> None:
+    assert registry_of(Everything()).prompt_writer("w").write({}, 0) == "A beat."
+
+
+def test_hook_register_exporters(tmp_path: Path) -> None:
+    assert registry_of(Everything()).exporter("x").export([], tmp_path) == tmp_path
+
+
+def test_an_unknown_name_lists_what_is_there() -> None:
+    with pytest.raises(UnknownPlugin, match=r"no tagger named 'nope' \(available: t\)"):
+        registry_of(Everything()).tagger("nope")
+
+
+def test_a_hook_that_raises_is_reported_and_others_still_work() -> None:
+    class Broken:
+        @hookimpl
+        def register_taggers(self, register):
+            raise RuntimeError("weights missing")
+
+    registry = registry_of(Broken(), Everything())
+    assert registry.tagger("t")
+    (errors,) = [e for name, e in registry.errors.items() if name != "Everything"]
+    assert errors == ["register_taggers raised RuntimeError: weights missing"]
+
+
+def test_duplicate_names_keep_the_first_and_say_so() -> None:
+    registry = registry_of(Everything(), Everything())
+    assert registry.names("taggers") == ["t"]
+    assert any("already taken" in e for errors in registry.errors.values() for e in errors)
+
+
+def test_registering_the_wrong_type_is_refused() -> None:
+    class Wrong:
+        @hookimpl
+        def register_taggers(self, register):
+            register("not a tagger")
+
+    registry = registry_of(Wrong())
+    assert registry.names("taggers") == []
+    assert "which is not a Tagger" in next(iter(registry.errors.values()))[0]
+
+
+@pytest.fixture
+def installed_broken_plugin(tmp_path: Path, monkeypatch) -> None:
+    """A real distribution on sys.path whose `curator` entry point raises at import."""
+    (tmp_path / "broken_plugin.py").write_text("raise ImportError('needs libfoo.so')\n")
+    dist = tmp_path / "broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[curator]\nbroken = broken_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_plugin_that_fails_to_load_is_listed_with_its_error(
+    installed_broken_plugin, run_cli
+) -> None:
+    report = {p["name"]: p for p in json.loads(run_cli("plugins", "--json").output)}
+    assert report["broken"]["status"] == "failed"
+    assert "ImportError: needs libfoo.so" in report["broken"]["errors"][0]
+    assert report["brightness"]["provides"]["taggers"] == [{"name": "brightness", "version": "1"}]
+    assert load_registry().tagger("brightness")
+
+
+def test_load_plugins_switch_limits_what_loads(monkeypatch) -> None:
+    monkeypatch.setenv("CURATOR_LOAD_PLUGINS", "brightness")
+    pm = get_plugin_manager()
+    assert set(pm.report.loaded) == {"brightness"}
+    assert "clap" in pm.report.skipped
+
+
+def test_trace_switch_prints_hook_calls(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CURATOR_LOAD_PLUGINS", "brightness")
+    monkeypatch.setenv("CURATOR_TRACE_PLUGINS", "1")
+    pm = get_plugin_manager()
+    pm.hook.register_taggers(register=lambda tagger: None)
+    assert "register_taggers" in capsys.readouterr().err
+
+
+def test_plugins_command_lists_the_built_ins(run_cli) -> None:
+    result = run_cli("plugins")
+    for name in ("clap", "essentia", "musicnn", "brightness"):
+        assert name in result.output

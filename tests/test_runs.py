@@ -1,0 +1,298 @@
+"""Tag and analyze runs on real audio: shards, merges, resume, failures, cache, human labels."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import curator_command
+
+from curator import hookimpl, shards
+from curator.api import Analyzer, Measurement, Tagger, TagResult
+from curator.ingest import ingest
+from curator.project import Project, init_project, open_project
+from curator.runs import retag_from_cache, run_analyzer, run_tagger
+from curator.storage import HumanLabel
+from curator.testing import registry_of
+
+
+def brightness(audio: np.ndarray, rate: int) -> float:
+    """Share of spectral energy above 1 kHz: a real, cheap measurement of the audio."""
+    spectrum = np.abs(np.fft.rfft(audio[:, 0])) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    return float(spectrum[freqs >= 1000].sum() / max(spectrum.sum(), 1e-12))
+
+
+class HatTagger(Tagger):
+    """Scores the vocabulary's "hi-hat" by brightness and "808" by its opposite."""
+
+    name, version, facets, sample_rate = "hats", "1", ("instruments",), 8000
+    embedding_model = "hats:brightness"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_on: set[str] = set()
+        self.interrupt_after: int | None = None
+
+    def tag_order(self):
+        return [("instruments", "hi-hat"), ("instruments", "808")]
+
+    def tag(self, batch):
+        self.calls += 1
+        if self.interrupt_after is not None and self.calls > self.interrupt_after:
+            raise KeyboardInterrupt
+        for segment in batch:
+            if segment.segment_id in self.fail_on:
+                raise ValueError("model choked on this one")
+        return [self._result(brightness(s.audio, s.sample_rate)) for s in batch]
+
+    def tag_embeddings(self, embeddings):
+        return np.column_stack([embeddings[:, 0], 1 - embeddings[:, 0]])
+
+    def _result(self, bright: float) -> TagResult:
+        return TagResult(
+            {"instruments": {"hi-hat": bright, "808": 1 - bright}},
+            embedding=np.array([bright], dtype=np.float32),
+        )
+
+
+class LevelAnalyzer(Analyzer):
+    """Loudness as measured, and a key whose confidence follows the level."""
+
+    name, version, measures, sample_rate = "level", "1", ("loudness", "key"), 8000
+
+    def analyze(self, batch):
+        return [self._measure(s.audio) for s in batch]
+
+    def _measure(self, audio):
+        rms = float(np.sqrt(np.mean(audio**2)))
+        return [
+            Measurement("loudness", value=20 * np.log10(rms + 1e-12)),
+            Measurement("key", text="C", confidence=0.9 if rms > 0.1 else 0.3),
+        ]
+
+
+class Plugin:
+    def __init__(self, *items) -> None:
+        self.items = items
+
+    @hookimpl
+    def register_taggers(self, register):
+        for item in self.items:
+            if isinstance(item, Tagger):
+                register(item)
+
+    @hookimpl
+    def register_analyzers(self, register):
+        for item in self.items:
+            if isinstance(item, Analyzer):
+                register(item)
+
+
+@pytest.fixture(scope="module")
+def loud_and_quiet(tmp_path_factory) -> Path:
+    """Six tracks: bright noise (hats) and low sines (808s), loud and quiet."""
+    import soundfile as sf
+
+    folder = tmp_path_factory.mktemp("loud_and_quiet")
+    rng = np.random.default_rng(0)
+    t = np.arange(45 * 8000) / 8000
+    for i in range(6):
+        level = 0.5 if i % 2 else 0.05
+        audio = (
+            np.diff(rng.standard_normal(t.size + 1)) if i < 3 else np.sin(2 * np.pi * (50 + i) * t)
+        )
+        sf.write(str(folder / f"track{i}.wav"), (level * audio).astype(np.float32), 8000)
+    return folder
+
+
+@pytest.fixture
+def tagged_setup(tmp_path: Path, loud_and_quiet: Path):
+    project = init_project(tmp_path / "project")
+    ingest(project, [loud_and_quiet])
+    tagger = HatTagger()
+    return project, tagger, registry_of(Plugin(tagger, LevelAnalyzer()))
+
+
+def effective(project: Project) -> dict[tuple[str, str, str], tuple[bool, str | None]]:
+    return {(s, f, t): (p, v) for s, f, t, p, v, _ in project.catalog.effective_labels()}
+
+
+def test_tag_run_labels_every_segment_once(tagged_setup) -> None:
+    project, _, registry = tagged_setup
+    summary = run_tagger(project, "hats", registry=registry)
+    assert (summary.pending, summary.done, summary.failed) == (12, 12, 0)
+    labels = effective(project)
+    by_track = {}
+    for row in project.catalog.segment_rows():
+        hat = labels.get((row["id"], "instruments", "hi-hat"), (False, None))[0]
+        by_track.setdefault(Path(row["source"]).name, set()).add(hat)
+    assert all(by_track[f"track{i}.wav"] == {i < 3} for i in range(6))
+    (run,) = project.catalog.runs()
+    assert (run["plugin"], run["status"], run["done"]) == ("hats", "finished", 12)
+    assert run_tagger(project, "hats", registry=registry).pending == 0
+    ids, vectors = project.catalog.embeddings("hats:brightness")
+    assert len(ids) == 12 and vectors.shape == (12, 1)
+
+
+def test_limit_leaves_the_rest_for_later(tagged_setup) -> None:
+    project, _, registry = tagged_setup
+    assert run_tagger(project, "hats", limit=5, registry=registry).done == 5
+    assert run_tagger(project, "hats", registry=registry).done == 7
+
+
+def test_interrupted_run_keeps_merged_shards_and_resumes(tagged_setup) -> None:
+    project, tagger, registry = tagged_setup
+    settings = (
+        (project.root / "curator.toml").read_text().replace("shard_size = 256", "shard_size = 2")
+    )
+    (project.root / "curator.toml").write_text(settings)
+    project = open_project(project.root)
+    tagger.interrupt_after = 3
+    first = run_tagger(project, "hats", batch_size=1, registry=registry)
+    assert first.interrupted and first.done == 3
+    assert project.catalog.runs()[0]["status"] == "interrupted"
+    tagger.interrupt_after = None
+    second = run_tagger(project, "hats", batch_size=1, registry=registry)
+    assert second.run_id == first.run_id and second.done == 9
+    ids, _ = project.catalog.scores(first.run_id)
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_a_shard_left_unmerged_is_merged_by_the_next_run(tagged_setup) -> None:
+    project, _, registry = tagged_setup
+    run_tagger(project, "hats", limit=2, registry=registry)
+    run_id = project.catalog.runs()[0]["id"]
+    done_before = {i for (i,) in _done_items(project)}
+    segment = next(r["id"] for r in project.catalog.segment_rows() if r["id"] not in done_before)
+    folder = project.runs_dir / f"{run_id:06d}"
+    shards.write_shard(
+        folder,
+        99,
+        run_id,
+        {
+            "items": {
+                "run_id": np.array([run_id]),
+                "segment_id": np.array([segment]),
+                "status": np.array(["done"]),
+                "reason": np.array([None], dtype=object),
+            }
+        },
+        [segment],
+    )
+    run_tagger(project, "hats", limit=1, registry=registry)  # merges the leftover first
+    done = {i for (i,) in _done_items(project)}
+    assert segment in done and not list(folder.glob("shard-*"))
+
+
+def _done_items(project: Project):
+    with project.catalog.connect() as con:
+        return con.execute("SELECT segment_id FROM run_items WHERE status = 'done'").fetchall()
+
+
+def test_failures_are_per_segment_with_reasons(tagged_setup, loud_and_quiet: Path) -> None:
+    project, tagger, registry = tagged_setup
+    rows = project.catalog.segment_rows()
+    tagger.fail_on = {rows[0]["id"]}
+    summary = run_tagger(project, "hats", batch_size=4, registry=registry)
+    assert summary.done == 11 and summary.failed == 1
+    assert summary.failures == [(rows[0]["id"], "ValueError: model choked on this one")]
+    tagger.fail_on = set()
+    assert run_tagger(project, "hats", registry=registry).done == 1  # failed ones retried
+
+
+def test_unreadable_audio_fails_only_its_segments(tmp_path: Path, loud_and_quiet: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(loud_and_quiet, copy)
+    project = init_project(tmp_path / "project")
+    ingest(project, [copy])
+    (copy / "track0.wav").write_bytes(b"")
+    summary = run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
+    assert summary.done == 10 and summary.failed == 2
+    assert all("cannot decode" in reason for _, reason in summary.failures)
+
+
+def test_retag_from_cache_reads_no_audio(tagged_setup, monkeypatch) -> None:
+    project, _, registry = tagged_setup
+    run_tagger(project, "hats", registry=registry)
+    before = {k for k, (present, _) in effective(project).items() if present}
+
+    def no_audio(*args, **kwargs):
+        raise AssertionError("re-tagging from cache must not decode audio")
+
+    monkeypatch.setattr("curator.runs.decode_window", no_audio)
+    vocabulary = project.vocabulary_dir / "instruments.toml"
+    vocabulary.write_text(vocabulary.read_text() + '\n[thresholds]\n"hi-hat" = 0.999\n')
+    summary = retag_from_cache(project, "hats", registry=registry)
+    assert summary.done == 12
+    after = {k for k, (present, _) in effective(project).items() if present}
+    assert {k for k in before if k[2] == "hi-hat"} and not {k for k in after if k[2] == "hi-hat"}
+    assert {k for k in before if k[2] == "808"} == {k for k in after if k[2] == "808"}
+
+
+def test_human_labels_win_and_survive_reruns(tagged_setup) -> None:
+    project, _, registry = tagged_setup
+    run_tagger(project, "hats", registry=registry)
+    segment = project.catalog.segment_rows()[0]["id"]
+    fixes = [
+        HumanLabel(segment, "instruments", "hi-hat", present=False),
+        HumanLabel(segment, "instruments", "snare", present=True),
+    ]
+    assert project.catalog.apply_human_labels(fixes, actor="ana", batch_id="b1") == 2
+    retag_from_cache(project, "hats", registry=registry)
+    labels = effective(project)
+    assert labels[(segment, "instruments", "hi-hat")] == (False, None)
+    assert labels[(segment, "instruments", "snare")] == (True, None)
+    history = project.catalog.label_history(segment)
+    assert [(h["tag"], h["new_present"], h["actor"]) for h in history] == [
+        ("hi-hat", False, "ana"),
+        ("snare", True, "ana"),
+    ]
+
+
+def test_analyzer_values_become_labels_only_when_confident(tagged_setup) -> None:
+    project, _, registry = tagged_setup
+    summary = run_analyzer(project, "level", registry=registry)
+    assert summary.done == 12
+    run_id = summary.run_id
+    measured = project.catalog.measurements(run_id)
+    assert {m["name"] for m in measured} == {"loudness", "key"}
+    keys = {s for (s, f, _), (present, value) in effective(project).items() if f == "key"}
+    loud = {m["segment_id"] for m in measured if m["name"] == "loudness" and m["value"] > -20}
+    assert keys == loud and loud
+
+
+def test_killed_tag_process_resumes_without_duplicates(tmp_path: Path, loud_and_quiet) -> None:
+    project = init_project(tmp_path / "project")
+    settings = (project.root / "curator.toml").read_text()
+    (project.root / "curator.toml").write_text(
+        settings.replace("shard_size = 256", "shard_size = 1")
+    )
+    for copy in range(4):  # 48 segments, so the kill lands mid-run
+        for path in loud_and_quiet.glob("*.wav"):
+            data = path.read_bytes()
+            target = tmp_path / "audio" / f"{copy}-{path.name}"
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data[:-4] + bytes([copy, 0, 0, 0]))
+    ingest(open_project(project.root), [tmp_path / "audio"])
+    command = curator_command(
+        "tag", "--plugin", "brightness", "--batch-size", "1", "--project", project.root
+    )
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_done_items(project)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    partial = len(_done_items(project))
+    assert 0 < partial < 48
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    items = [i for (i,) in _done_items(project)]
+    assert len(items) == len(set(items)) == 48
