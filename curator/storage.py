@@ -534,6 +534,54 @@ class Catalog:
                 changed += _apply_human_label(con, change, actor, batch_id, action)
             return changed
 
+    def import_model_labels(
+        self,
+        labels: Sequence[HumanLabel],
+        segment_ids: Sequence[str],
+        source: str,
+        settings: dict[str, Any],
+    ) -> int:
+        """Labels from another tool, recorded as model labels of an `import` run of `source`.
+
+        They replace what an earlier import from the same source said about these segments.
+        """
+        with self.transaction() as con:
+            run_id = int(
+                _scalar(
+                    con,
+                    "INSERT INTO runs (kind, plugin, plugin_version, settings, settings_hash, "
+                    "status, finished_at) VALUES ('import', ?, 'import', ?, ?, 'finished', now()) "
+                    "RETURNING id",
+                    [source, json.dumps(settings), f"import:{source}"],
+                )
+            )
+            con.register("_segment_ids", {"segment_id": np.asarray(segment_ids, dtype=str)})
+            con.execute(
+                "DELETE FROM labels WHERE source = ? AND segment_id IN "
+                "(SELECT segment_id FROM _segment_ids)",
+                [source],
+            )
+            _insert(
+                con,
+                "labels",
+                [
+                    {
+                        "segment_id": label.segment_id,
+                        "facet": label.facet,
+                        "tag": label.tag,
+                        "source": source,
+                        "source_kind": "model",
+                        "present": label.present,
+                        "value": label.value,
+                        "run_id": run_id,
+                        "score": 1.0,
+                    }
+                    for label in labels
+                ],
+                "ON CONFLICT DO NOTHING",
+            )
+            return len(labels)
+
     def label_history(self, segment_id: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE segment_id = ?", [segment_id]) if segment_id else ("", [])
         with self.connect() as con:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from curator.cli.common import console, project_option
-from curator.metadata import segment_metadata
+from curator.metadata import import_metadata, segment_metadata
 from curator.project import Project
 
 
@@ -59,3 +59,33 @@ def export(project: Project, fmt: str, out: Path | None, include_unusable: bool)
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"Wrote {len(records)} segment(s) to {out}")
+
+
+@metadata.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--source",
+    required=True,
+    help="Who made these labels (e.g. seed-clap); recorded with every label.",
+)
+@click.option(
+    "--human",
+    is_flag=True,
+    help="Record them as people's decisions (they then win over every model).",
+)
+@project_option
+def import_(project: Project, file: Path, source: str, human: bool) -> None:
+    """Bring existing labels in from FILE: the seed's JSON or `metadata export` output.
+
+    Records are matched to segments by segment id, else by audio file (full path, or file
+    name when it is unique) and start offset; a record without a start applies to every
+    segment of its file. Tags per facet, tempo, key and scale are read.
+    """
+    summary = import_metadata(project, file, source, human)
+    kind = "human" if human else "model"
+    console.print(
+        f"Read {summary.records} record(s): {summary.labels} {kind} label(s) on "
+        f"{summary.segments} segment(s), {len(summary.unmatched)} record(s) unmatched."
+    )
+    for key, reason in summary.unmatched[:20]:
+        console.print(f"  [yellow]unmatched[/] {key}: {reason}")
