@@ -14,13 +14,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_wheel_installs_only_the_curator_import_name(tmp_path: Path) -> None:
     uv = REPO / ".tools" / "bin" / "uv"
-    subprocess.run([str(uv), "build", "--wheel", "--out-dir", str(tmp_path), str(REPO)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(uv), "build", "--wheel", "--out-dir", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("curator_audio-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"curator"}
-    for shipped in ("curator/app/Home.py", "curator/db/migrations/001_catalogue.sql",
-                    "curator/plugins/__init__.py", "curator/training/__init__.py"):
+    for shipped in (
+        "curator/app/Home.py",
+        "curator/db/migrations/001_catalogue.sql",
+        "curator/plugins/__init__.py",
+        "curator/training/__init__.py",
+    ):
         assert shipped in names
 
 
@@ -46,15 +54,15 @@ def test_training_environment_imports_stable_audio_tools() -> None:
         "from importlib.metadata import version;"
         "print(sys.version_info[:2], version('stable-audio-tools'), numpy.__version__)"
     )
-    result = subprocess.run([str(python), "-c", check], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("(3, 10) 0.0.20 1."), result.stdout
 
 
 def test_setup_is_idempotent() -> None:
-    result = subprocess.run(["bash", str(REPO / "scripts" / "setup.sh")], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert "environments ready" in result.stderr
     assert "installing uv" not in result.stderr
