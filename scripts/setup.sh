@@ -58,7 +58,32 @@ verify_train_env() {
     fi
 }
 
+# --- freeze_musicnn_graphs (plugins/musicnn) -------------------------------------------------
+freeze_musicnn_graphs() (
+    # musicnn ships TF1 checkpoints; Essentia runs frozen graphs. They are frozen once, in a
+    # throwaway Python 3.10 environment (no TensorFlow in .venv; musicnn's wheel pins numpy
+    # < 1.17, so it goes in without its dependencies), and skipped while the stamp matches.
+    local out=.models/musicnn musicnn_pin=musicnn==0.1.0 tf_pin=tensorflow-cpu==2.15.1
+    local stamp tmp
+    stamp="$musicnn_pin $tf_pin $(sha256sum scripts/freeze_musicnn.py | cut -d' ' -f1)"
+    if [ "$(cat "$out/STAMP" 2>/dev/null)" = "$stamp" ] \
+        && [ -s "$out/MSD_musicnn.pb" ] && [ -s "$out/MTT_musicnn.pb" ]; then
+        return 0
+    fi
+    log "freezing musicnn's pretrained graphs into $out (once, about a minute)"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    "$UV" venv --quiet --python "$(find_python 3.10)" "$tmp/venv"
+    "$UV" pip install --quiet --python "$tmp/venv/bin/python" "$tf_pin"
+    "$UV" pip install --quiet --python "$tmp/venv/bin/python" --no-deps "$musicnn_pin"
+    TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore \
+        "$tmp/venv/bin/python" scripts/freeze_musicnn.py "$out" >&2
+    echo "$stamp" > "$out/STAMP"
+)
+# --- end freeze_musicnn_graphs ---------------------------------------------------------------
+
 ensure_uv
 sync_app_env
 sync_train_env
+freeze_musicnn_graphs
 log "environments ready"

@@ -1,0 +1,63 @@
+"""The `[plugins.musicnn]` settings table, checked, and where the frozen graphs are found."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from curator.errors import SettingsError
+
+MODELS = ("MSD_musicnn", "MTT_musicnn")
+# plugins/musicnn/settings.py -> the repository root, where set-up writes .models/.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class MusicnnSettings:
+    """How the musicnn tagger runs, from the project's `[plugins.musicnn]` table.
+
+    model: "MSD_musicnn" (the default; Million Song Dataset tags, among them Hip-Hop, rnb,
+      soul, jazz, funk and moods such as sad, happy, chill, sexy, party) or "MTT_musicnn"
+      (MagnaTagATune tags, mostly instruments: piano, strings, guitar, flute, voice).
+    graph_dir: the folder holding `<model>.pb` and `<model>.json` (made by `make setup`);
+      a relative path is taken from the project folder. Default: `$CURATOR_MODELS/musicnn`
+      when CURATOR_MODELS is set, else `.models/musicnn` in the repository.
+    tag_map: per facet, Curator tag -> the musicnn tags whose highest score it takes;
+      each entry replaces the built-in one for that tag, `[]` removes it.
+    """
+
+    model: str = "MSD_musicnn"
+    graph_dir: str | None = None
+    tag_map: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> MusicnnSettings:
+        """Read the table, naming any unknown key or bad value."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise SettingsError(
+                f"[plugins.musicnn] has unknown key(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        settings = cls(**table)
+        if settings.model not in MODELS:
+            raise SettingsError(
+                f"[plugins.musicnn] model = {settings.model!r} is not one of {', '.join(MODELS)}"
+            )
+        return settings
+
+    def graph_folder(self, project_root: Path | None) -> Path:
+        """Where this model's graph and tag list are read from."""
+        if self.graph_dir:
+            return (project_root or Path.cwd()) / Path(self.graph_dir).expanduser()
+        return default_graph_folder()
+
+
+def default_graph_folder() -> Path:
+    """`$CURATOR_MODELS/musicnn`, else the repository's `.models/musicnn`."""
+    models = os.environ.get("CURATOR_MODELS")
+    return Path(models) / "musicnn" if models else REPO_ROOT / ".models" / "musicnn"
