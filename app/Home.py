@@ -53,6 +53,12 @@ def show_problems(report: dict) -> None:
         st.dataframe(report["problems"], hide_index=True, use_container_width=True)
 
 
+def show_runs(report: dict) -> None:
+    if report["runs"]:
+        st.subheader("Tagger and analyzer runs")
+        st.dataframe(report["runs"], hide_index=True, use_container_width=True)
+
+
 def main() -> None:
     st.set_page_config(page_title="Curator", layout="wide")
     project = current_project()
@@ -61,6 +67,7 @@ def main() -> None:
     report = project_status(project)
     show_counts(report)
     show_segments(project)
+    show_runs(report)
     show_problems(report)
 
 

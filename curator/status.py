@@ -16,4 +16,10 @@ def project_status(project: Project) -> dict[str, Any]:
         **counts,
         "usable_hours": round(catalog.hours(), 4),
         "problems": [{"path": p, "status": s, "reason": r} for p, s, r in catalog.problems()],
+        "runs": [_run_line(run) for run in catalog.runs()],
     }
+
+
+def _run_line(run: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "kind", "plugin", "plugin_version", "status", "from_cache", "done", "failed")
+    return {key: run[key] for key in keys} | {"started_at": str(run["started_at"])}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: render beats with known tempo, key and instruments, make a project, ingest
-# them, show the status, and serve the app on http://127.0.0.1:${PORT:-8501}.
+# them, measure tempo and key (Essentia), tag them (musicnn, a pretrained model that runs
+# offline), show the status, and serve the app on http://127.0.0.1:${PORT:-8501}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-demo}
@@ -10,5 +11,7 @@ curator=.venv/bin/curator
 $curator demo-data "$DEMO/beats" --n "$N" --seed 0
 $curator init "$DEMO/project"
 $curator ingest "$DEMO/beats" --project "$DEMO/project"
+$curator analyze --plugin essentia --project "$DEMO/project"
+$curator tag --plugin musicnn --project "$DEMO/project"
 $curator status --project "$DEMO/project"
 exec $curator app --project "$DEMO/project" --port "${PORT:-8501}"

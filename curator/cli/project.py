@@ -40,6 +40,7 @@ def status(project: Project, as_json: bool) -> None:
         print_json(report)
         return
     _print_counts(report)
+    _print_runs(report["runs"])
     _print_problems(report["problems"])
 
 
@@ -49,6 +50,26 @@ def _print_counts(report: dict) -> None:
         counts = report[group] or {"none yet": 0}
         console.print(f"  {group:9s} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     console.print(f"  usable audio: {report['usable_hours']:.2f} h")
+
+
+def _print_runs(runs: list[dict]) -> None:
+    if not runs:
+        return
+    table = Table("run", "kind", "plugin", "status", "done", "failed", "started", title="Runs")
+    for run in runs:
+        plugin = f"{run['plugin']}@{run['plugin_version']}" + (
+            " (cache)" if run["from_cache"] else ""
+        )
+        table.add_row(
+            str(run["id"]),
+            run["kind"],
+            plugin,
+            run["status"],
+            str(run["done"]),
+            str(run["failed"]),
+            run["started_at"][:19],
+        )
+    console.print(table)
 
 
 def _print_problems(problems: list[dict]) -> None:

@@ -1,0 +1,95 @@
+"""The CLAP plugin's settings: the project's `[plugins.clap]` table, checked by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curator.errors import SettingsError
+
+DEFAULT_MODEL = "laion/larger_clap_music"
+POOLINGS = ("mean", "max")
+
+
+@dataclass(frozen=True)
+class ClapSettings:
+    """How the CLAP tagger loads its model and embeds segments and tags.
+
+    model: a Hugging Face hub id, or a local folder holding a ClapModel and its processor
+      (config.json, model.safetensors, preprocessor_config.json, tokenizer files).
+    window_seconds: length of each window a segment is cut into (at most the model's 10 s).
+    hop_seconds: distance between window starts; equal to window_seconds means no overlap.
+    pooling: how window embeddings become one segment embedding, "mean" or "max".
+    batch_windows: windows embedded per forward pass of the audio tower.
+    text_batch: tag phrases embedded per forward pass of the text tower.
+    phrase_template: format string each tag phrase is put into, e.g. "{} music"; "{}" keeps it.
+    device: "cpu", "cuda", "cuda:1", ...; empty means the run's device.
+    """
+
+    model: str = DEFAULT_MODEL
+    window_seconds: float = 10.0
+    hop_seconds: float = 10.0
+    pooling: str = "mean"
+    batch_windows: int = 8
+    text_batch: int = 64
+    phrase_template: str = "{}"
+    device: str = ""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ClapSettings:
+        """Build from a `[plugins.clap]` table; unknown keys and bad values are named."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SettingsError(
+                f"unknown key(s) in [plugins.clap]: {', '.join(unknown)} "
+                f"(known: {', '.join(known)})"
+            )
+        defaults = cls()
+        converted = {k: _convert(k, getattr(defaults, k), v) for k, v in values.items()}
+        settings = dataclasses.replace(defaults, **converted)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError naming the first value that cannot work."""
+        problem = _problem(self)
+        if problem:
+            raise SettingsError(f"[plugins.clap] {problem}")
+
+    @property
+    def model_name(self) -> str:
+        """The hub id, or the folder's name for a local model: what cached embeddings carry."""
+        path = Path(self.model).expanduser()
+        return path.name if path.is_dir() else self.model
+
+    def for_run(self) -> dict[str, Any]:
+        """The settings that change scores or embeddings (batching and device do not)."""
+        keep = ("model", "window_seconds", "hop_seconds", "pooling", "phrase_template")
+        return {key: getattr(self, key) for key in keep}
+
+
+def _convert(key: str, default: Any, value: Any) -> Any:
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default):
+        expected = type(default).__name__
+        raise SettingsError(f"[plugins.clap] {key} must be {expected}, got {value!r}")
+    return value
+
+
+def _problem(settings: ClapSettings) -> str | None:
+    if not settings.model.strip():
+        return "model must name a hub id or a local folder"
+    if settings.window_seconds <= 0 or settings.hop_seconds <= 0:
+        return "window_seconds and hop_seconds must be positive"
+    if settings.pooling not in POOLINGS:
+        return f"pooling must be one of {', '.join(POOLINGS)}, got {settings.pooling!r}"
+    if settings.batch_windows < 1 or settings.text_batch < 1:
+        return "batch_windows and text_batch must be at least 1"
+    if settings.phrase_template.count("{}") != 1:
+        return f"phrase_template must hold '{{}}' exactly once, got {settings.phrase_template!r}"
+    return None
