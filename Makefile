@@ -11,16 +11,18 @@ demo: setup
 	bash scripts/demo.sh
 
 lint: setup
-	.venv/bin/ruff check curator plugins app training db tests bench
-	.venv/bin/ruff format --check curator plugins app training db tests bench
+	.venv/bin/ruff check curator plugins app training db tests bench examples scripts
+	.venv/bin/ruff format --check curator plugins app training db tests bench examples scripts
 	.venv/bin/mypy
 
 format: setup
-	.venv/bin/ruff format curator plugins app training db tests bench
-	.venv/bin/ruff check --fix curator plugins app training db tests bench
+	.venv/bin/ruff format curator plugins app training db tests bench examples scripts
+	.venv/bin/ruff check --fix curator plugins app training db tests bench examples scripts
 
 bench: setup
 	.venv/bin/python bench/ingest_bench.py
+	.venv/bin/python bench/tagging_bench.py
+	.venv/bin/python bench/analyzer_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

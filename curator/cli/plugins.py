@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
 from curator.plugin_info import plugin_report
+from curator.plugin_template import create_plugin
 from curator.project import Project
 from curator.registry import load_registry
 from curator.runs import RunSummary, retag_from_cache, run_analyzer, run_tagger
@@ -17,6 +19,7 @@ from curator.runs import RunSummary, retag_from_cache, run_analyzer, run_tagger
 
 def register(cli: click.Group) -> None:
     cli.add_command(plugins)
+    cli.add_command(new_plugin)
     cli.add_command(tag)
     cli.add_command(analyze)
 
@@ -42,6 +45,18 @@ def plugins(as_json: bool) -> None:
         status = "[red]" + "; ".join(entry["errors"]) + "[/]" if entry["errors"] else "ok"
         table.add_row(entry["name"], entry["version"] or "", provides, status)
     console.print(table)
+
+
+@click.command("new-plugin")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The plugin's name, e.g. trap-snare.")
+def new_plugin(folder: Path, name: str) -> None:
+    """Start a plugin package in FOLDER from the template: a working tagger to edit,
+    its entry point, and an "is installed" test. See docs/writing-plugins.md.
+    """
+    for path in create_plugin(folder, name):
+        console.print(f"wrote {path}")
+    console.print(f"Next: pip install -e {folder} && curator plugins")
 
 
 def _run_options(command):
