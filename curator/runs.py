@@ -137,23 +137,39 @@ def _decode_batch(rows: list[dict[str, Any]], plugin: Plugin) -> Batch:
 # -- turning plugin output into rows ---------------------------------------------------------
 
 
-def model_labels(
-    plugin: Tagger, tags: list[tuple[str, str]], scores: np.ndarray
-) -> list[tuple[int, str, str, float]]:
-    """(row, facet, tag, score) of tags reaching their threshold, best `top_k` per facet."""
-    chosen = []
-    for facet in dict.fromkeys(f for f, _ in tags):
-        columns = np.array([i for i, (f, _) in enumerate(tags) if f == facet])
-        limits = np.array([plugin.label_threshold(facet, tags[i][1]) for i in columns])
-        values = np.nan_to_num(scores[:, columns], nan=-np.inf)
-        order = np.argsort(-values, axis=1, kind="stable")[:, : plugin.label_top_k(facet)]
-        best = np.take_along_axis(values, order, axis=1)
-        rows, ranks = np.nonzero(best >= limits[order])
-        chosen += [
-            (int(r), facet, tags[columns[order[r, k]]][1], float(best[r, k]))
-            for r, k in zip(rows, ranks, strict=True)
-        ]
-    return chosen
+@dataclass
+class LabelColumns:
+    """Model labels as columns: for each, the row of its segment, facet, tag and score."""
+
+    rows: np.ndarray
+    facets: np.ndarray
+    tags: np.ndarray
+    scores: np.ndarray
+
+
+def model_labels(plugin: Tagger, tags: list[tuple[str, str]], scores: np.ndarray) -> LabelColumns:
+    """Tags reaching their threshold, best `top_k` per facet, computed a facet at a time."""
+    names = np.array([tag for _, tag in tags], dtype=object)
+    parts = [
+        _facet_labels(plugin, facet, tags, names, scores)
+        for facet in dict.fromkeys(f for f, _ in tags)
+    ]
+    if not parts:
+        return LabelColumns(*(np.array([], dtype=d) for d in (int, object, object, float)))
+    return LabelColumns(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _facet_labels(
+    plugin: Tagger, facet: str, tags: list[tuple[str, str]], names: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    columns = np.array([i for i, (f, _) in enumerate(tags) if f == facet])
+    limits = np.array([plugin.label_threshold(facet, tags[i][1]) for i in columns])
+    values = np.nan_to_num(scores[:, columns], nan=-np.inf)
+    order = np.argsort(-values, axis=1, kind="stable")[:, : plugin.label_top_k(facet)]
+    best = np.take_along_axis(values, order, axis=1)
+    rows, ranks = np.nonzero(best >= limits[order])
+    chosen = columns[order[rows, ranks]]
+    return rows, np.full(len(rows), facet, dtype=object), names[chosen], best[rows, ranks]
 
 
 def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.ndarray:
@@ -164,47 +180,62 @@ def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.nd
 
 
 class ShardWriter:
-    """Collects one run's rows and writes them as shards of `size` segments, merged at once."""
+    """Collects one run's rows, as column chunks, and writes a shard every `size` segments."""
 
     def __init__(self, project: Project, run_id: int, plugin: Plugin, size: int) -> None:
         self.project, self.run_id, self.plugin, self.size = project, run_id, plugin, size
         self.folder = project.runs_dir / f"{run_id:06d}"
-        self.rows: dict[str, dict[str, list[Any]]] = {}
+        self.chunks: dict[str, list[dict[str, np.ndarray]]] = {}
         self.segment_ids: list[str] = []
 
-    def add(self, table: str, **columns: Any) -> None:
-        target = self.rows.setdefault(table, {name: [] for name in columns})
-        for name, value in columns.items():
-            target[name].append(value)
+    def add_rows(self, table: str, **columns: Any) -> None:
+        """Equal-length columns (arrays or lists) of rows for `table`."""
+        self.chunks.setdefault(table, []).append({k: _as_array(v) for k, v in columns.items()})
 
-    def finish_segment(self, segment_id: str, status: str, reason: str | None = None) -> None:
-        self.add("items", run_id=self.run_id, segment_id=segment_id, status=status, reason=reason)
-        self.segment_ids.append(segment_id)
+    def add(self, table: str, **values: Any) -> None:
+        """One row."""
+        self.add_rows(table, **{name: [value] for name, value in values.items()})
+
+    def finish_segments(
+        self, ids: list[str], status: str, reasons: list[str | None] | None = None
+    ) -> None:
+        count = len(ids)
+        self.add_rows(
+            "items",
+            run_id=np.full(count, self.run_id),
+            segment_id=ids,
+            status=np.full(count, status, dtype=object),
+            reason=np.array(reasons or [None] * count, dtype=object),
+        )
+        self.segment_ids += ids
         if len(self.segment_ids) >= self.size:
             self.flush()
+
+    def finish_segment(self, segment_id: str, status: str, reason: str | None = None) -> None:
+        self.finish_segments([segment_id], status, [reason])
 
     def flush(self) -> None:
         if not self.segment_ids:
             return
         number = shards.next_shard_number(self.folder)
-        tables = {
-            name: {k: _column(v) for k, v in cols.items()} for name, cols in self.rows.items()
-        }
+        tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
         shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
         merge(self.project, shard, self.plugin.name)
-        self.rows, self.segment_ids = {}, []
+        self.chunks, self.segment_ids = {}, []
 
 
-def _column(values: list[Any]) -> np.ndarray:
+def _as_array(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
     if values and isinstance(values[0], np.ndarray):
         return np.stack(values).astype(np.float32)
-    if (
-        values
-        and isinstance(values[0], str | type(None))
-        and any(isinstance(v, str) for v in values)
-    ):
+    if any(isinstance(v, str) for v in values) or all(v is None for v in values):
         return np.array(values, dtype=object)
     return np.array(values)
+
+
+def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
 
 def merge(project: Project, shard: shards.Shard, plugin: str) -> None:
@@ -262,36 +293,55 @@ def write_tag_rows(
     results: np.ndarray | list[TagResult],
     writer: ShardWriter,
 ) -> None:
+    """Scores, model labels and embeddings of one batch (or of the whole cache) as columns."""
     matrix = results if isinstance(results, np.ndarray) else score_matrix(results, tags)
-    embeddings = (
-        [None] * len(ids) if isinstance(results, np.ndarray) else [r.embedding for r in results]
+    segment_ids = np.array(ids, dtype=object)
+    _add_labels(
+        writer, f"{plugin.name}@{plugin.version}", segment_ids, model_labels(plugin, tags, matrix)
     )
-    source = f"{plugin.name}@{plugin.version}"
-    for row, facet, tag, score in model_labels(plugin, tags, matrix):
-        writer.add(
-            "labels",
-            segment_id=ids[row],
-            facet=facet,
-            tag=tag,
-            source=source,
-            source_kind="model",
-            present=True,
-            value=None,
-            run_id=writer.run_id,
-            score=score,
-            actor=None,
+    writer.add_rows(
+        "scores",
+        segment_id=segment_ids,
+        run_id=np.full(len(ids), writer.run_id),
+        scores=matrix.astype(np.float32),
+    )
+    if not isinstance(results, np.ndarray) and plugin.embedding_model:
+        _add_embeddings(writer, plugin.embedding_model, ids, results)
+    writer.finish_segments(ids, "done")
+
+
+def _add_labels(
+    writer: ShardWriter, source: str, segment_ids: np.ndarray, labels: LabelColumns
+) -> None:
+    count = len(labels.rows)
+    constant = lambda value: np.full(count, value, dtype=object)  # noqa: E731
+    writer.add_rows(
+        "labels",
+        segment_id=segment_ids[labels.rows],
+        facet=labels.facets,
+        tag=labels.tags,
+        source=constant(source),
+        source_kind=constant("model"),
+        present=np.ones(count, dtype=bool),
+        value=constant(None),
+        run_id=np.full(count, writer.run_id),
+        score=labels.scores,
+        actor=constant(None),
+    )
+
+
+def _add_embeddings(
+    writer: ShardWriter, model: str, ids: list[str], results: list[TagResult]
+) -> None:
+    kept = [(i, r.embedding) for i, r in zip(ids, results, strict=True) if r.embedding is not None]
+    if kept:
+        writer.add_rows(
+            "embeddings",
+            segment_id=[i for i, _ in kept],
+            model=np.full(len(kept), model, dtype=object),
+            run_id=np.full(len(kept), writer.run_id),
+            vector=np.stack([np.asarray(e, np.float32) for _, e in kept]),
         )
-    for segment_id, scores, embedding in zip(ids, matrix, embeddings, strict=True):
-        writer.add("scores", segment_id=segment_id, run_id=writer.run_id, scores=scores)
-        if embedding is not None and plugin.embedding_model:
-            writer.add(
-                "embeddings",
-                segment_id=segment_id,
-                model=plugin.embedding_model,
-                run_id=writer.run_id,
-                vector=np.asarray(embedding, np.float32),
-            )
-        writer.finish_segment(segment_id, "done")
 
 
 class _AnalyzeJob(_Job):
