@@ -182,8 +182,12 @@ def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.nd
 class ShardWriter:
     """Collects one run's rows, as column chunks, and writes a shard every `size` segments."""
 
-    def __init__(self, project: Project, run_id: int, plugin: Plugin, size: int) -> None:
+    def __init__(self, project: Project, run_id: int, plugin: Plugin, size: int,
+                 in_memory: bool = False) -> None:
         self.project, self.run_id, self.plugin, self.size = project, run_id, plugin, size
+        # in_memory: this process merges its own results (no worker elsewhere), so they go
+        # straight into the catalogue instead of through Parquet shards.
+        self.in_memory = in_memory
         self.folder = project.runs_dir / f"{run_id:06d}"
         self.chunks: dict[str, list[dict[str, np.ndarray]]] = {}
         self.segment_ids: list[str] = []
@@ -217,10 +221,14 @@ class ShardWriter:
     def flush(self) -> None:
         if not self.segment_ids:
             return
-        number = shards.next_shard_number(self.folder)
         tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
-        shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
-        merge(self.project, shard, self.plugin.name)
+        if self.in_memory:
+            self.project.catalog.merge_columns(self.run_id, self.plugin.name, tables,
+                                               self.segment_ids)
+        else:
+            number = shards.next_shard_number(self.folder)
+            shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
+            merge(self.project, shard, self.plugin.name)
         self.chunks, self.segment_ids = {}, []
 
 
@@ -505,7 +513,7 @@ def retag_from_cache(project: Project, name: str, registry: Registry | None = No
         **{**run_record(project, "tag", plugin, from_cache=True).__dict__, "tags": tags}
     )
     run_id = project.catalog.start_run(record)
-    writer = ShardWriter(project, run_id, plugin, size=len(ids) + 1)
+    writer = ShardWriter(project, run_id, plugin, size=len(ids) + 1, in_memory=True)
     write_tag_rows(plugin, tags, ids, plugin.tag_embeddings(matrix), writer)
     writer.flush()
     project.catalog.set_run_status(run_id, "finished")
