@@ -182,8 +182,9 @@ def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.nd
 class ShardWriter:
     """Collects one run's rows, as column chunks, and writes a shard every `size` segments."""
 
-    def __init__(self, project: Project, run_id: int, plugin: Plugin, size: int,
-                 in_memory: bool = False) -> None:
+    def __init__(
+        self, project: Project, run_id: int, plugin: Plugin, size: int, in_memory: bool = False
+    ) -> None:
         self.project, self.run_id, self.plugin, self.size = project, run_id, plugin, size
         # in_memory: this process merges its own results (no worker elsewhere), so they go
         # straight into the catalogue instead of through Parquet shards.
@@ -223,8 +224,9 @@ class ShardWriter:
             return
         tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
         if self.in_memory:
-            self.project.catalog.merge_columns(self.run_id, self.plugin.name, tables,
-                                               self.segment_ids)
+            self.project.catalog.merge_columns(
+                self.run_id, self.plugin.name, tables, self.segment_ids
+            )
         else:
             number = shards.next_shard_number(self.folder)
             shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
@@ -395,32 +397,37 @@ class _AnalyzeJob(_Job):
             )
 
 
-def run_tagger(
+def run_plugin(
     project: Project,
+    kind: str,
     name: str,
     batch_size: int | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
     registry: Registry | None = None,
 ) -> RunSummary:
+    """Run tagger or analyzer `name` (kind "tag" or "analyze") on every usable segment
+    that no run of it with these settings (and vocabulary) has done yet."""
+    getter, job_class = _JOBS[kind]
+    plugin = getattr(registry or load_registry(), getter)(name)
+    plugin.setup(plugin_context(project, name))
+    return _run(project, job_class(project, plugin), batch_size, limit, progress)
+
+
+def run_tagger(project: Project, name: str, **options: Any) -> RunSummary:
     """Tag every usable segment this tagger (with these settings) has not tagged yet."""
-    plugin = (registry or load_registry()).tagger(name)
-    plugin.setup(plugin_context(project, name))
-    return _run(project, _TagJob(project, plugin), batch_size, limit, progress)
+    return run_plugin(project, "tag", name, **options)
 
 
-def run_analyzer(
-    project: Project,
-    name: str,
-    batch_size: int | None = None,
-    limit: int | None = None,
-    progress: Progress | None = None,
-    registry: Registry | None = None,
-) -> RunSummary:
+def run_analyzer(project: Project, name: str, **options: Any) -> RunSummary:
     """Analyze every usable segment this analyzer (with these settings) has not done yet."""
-    plugin = (registry or load_registry()).analyzer(name)
-    plugin.setup(plugin_context(project, name))
-    return _run(project, _AnalyzeJob(project, plugin), batch_size, limit, progress)
+    return run_plugin(project, "analyze", name, **options)
+
+
+_JOBS: dict[str, tuple[str, type[_Job]]] = {
+    "tag": ("tagger", _TagJob),
+    "analyze": ("analyzer", _AnalyzeJob),
+}
 
 
 def _run(

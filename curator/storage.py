@@ -491,8 +491,9 @@ class Catalog:
         with self.transaction() as con:
             _register_segments(con, segment_ids)
             for table, columns in tables.items():
-                _merge_table(con, _register_columns(con, f"_{table}", columns), table,
-                             run_id, plugin)
+                _merge_table(
+                    con, _register_columns(con, f"_{table}", columns), table, run_id, plugin
+                )
 
     def embeddings(self, model: str) -> tuple[list[str], np.ndarray]:
         """Segment ids and their cached embeddings (one row each) for `model`."""
@@ -655,12 +656,15 @@ def _apply_human_label(con: Any, change: HumanLabel, actor: str, batch_id: str, 
     return 1
 
 
-def _ids_and_matrix(con: Any, rows: str, column: str,
-                    params: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+def _ids_and_matrix(
+    con: Any, rows: str, column: str, params: Sequence[Any]
+) -> tuple[list[str], np.ndarray]:
     # Unnesting the lists into one float column is ten times faster than fetching 40,000
     # Python lists and stacking them.
-    ids = [str(i) for i in con.execute(f"SELECT segment_id FROM ({rows})", params)
-           .fetchnumpy()["segment_id"]]
+    ids = [
+        str(i)
+        for i in con.execute(f"SELECT segment_id FROM ({rows})", params).fetchnumpy()["segment_id"]
+    ]
     flat = con.execute(f"SELECT unnest({column}) AS v FROM ({rows})", params).fetchnumpy()["v"]
     if not ids:
         return ids, np.zeros((0, 0), dtype=np.float32)

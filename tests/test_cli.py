@@ -146,3 +146,29 @@ def test_demo_data_renders_beats_with_truth(run_cli, tmp_path: Path) -> None:
     assert sorted(truth) == ["beat_0000.wav", "beat_0001.wav"]
     assert all((out / name).is_file() for name in truth)
     assert {"tempo", "key", "scale", "instruments"} <= set(truth["beat_0000.wav"])
+
+
+def test_analyze_then_export_shows_tempo_and_key(run_cli, ingested_project, beats_truth) -> None:
+    root = str(ingested_project.root)
+    result = run_cli("analyze", "--plugin", "essentia", "--project", root)
+    assert "segment(s) analyzed, 0 failed" in result.output
+    records = json.loads(run_cli("metadata", "export", "--project", root).output)
+    confident = [r for r in records.values() if r["tempo"] is not None]
+    assert confident, "some tempos pass the 0.7 confidence bar"
+    for record in confident:
+        stated = beats_truth[Path(record["source"]).name]["tempo"]
+        assert min(abs(record["tempo"] / stated - f) for f in (0.5, 1, 2)) < 0.04
+    assert "Nothing to do" in run_cli("analyze", "--plugin", "essentia", "--project", root).output
+
+
+def test_tag_with_an_installed_plugin(run_cli, ingested_project) -> None:
+    root = str(ingested_project.root)
+    assert (
+        "segment(s) tagged, 0 failed"
+        in run_cli("tag", "--plugin", "brightness", "--project", root).output
+    )
+    assert "Nothing to do" in run_cli("tag", "--plugin", "brightness", "--project", root).output
+    assert (
+        "no tagger named 'nope'"
+        in run_cli("tag", "--plugin", "nope", "--project", root, expect=1).output
+    )

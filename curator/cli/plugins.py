@@ -14,7 +14,7 @@ from curator.plugin_info import plugin_report
 from curator.plugin_template import create_plugin
 from curator.project import Project
 from curator.registry import load_registry
-from curator.runs import RunSummary, retag_from_cache, run_analyzer, run_tagger
+from curator.runs import RunSummary, retag_from_cache, run_plugin
 
 
 def register(cli: click.Group) -> None:
@@ -95,7 +95,7 @@ def tag(
     else:
         summary = _with_progress(
             f"Tagging with {name}",
-            lambda update: run_tagger(project, name, batch_size, limit, update),
+            lambda update: run_plugin(project, "tag", name, batch_size, limit, update),
         )
     _report(summary, "tagged")
 
@@ -116,7 +116,7 @@ def analyze(project: Project, name: str, batch_size: int | None, limit: int | No
     """
     summary = _with_progress(
         f"Analyzing with {name}",
-        lambda update: run_analyzer(project, name, batch_size, limit, update),
+        lambda update: run_plugin(project, "analyze", name, batch_size, limit, update),
     )
     _report(summary, "analyzed")
 
