@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from curator.errors import CatalogBusy
+from curator.errors import CatalogBusy, CuratorError
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 _migrated: set[Path] = set()
@@ -98,6 +98,19 @@ class RunRecord:
     tags: list[tuple[str, str]]
     from_cache: bool
     host: str
+
+
+@dataclass(frozen=True)
+class ReviewQuery:
+    """A review filter in storage terms (see curator.review.ReviewFilter)."""
+
+    facet: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    threshold: float | None = None  # set: order by closeness of the score to it
+    state: str | None = "usable"
 
 
 @dataclass(frozen=True)
@@ -540,13 +553,74 @@ class Catalog:
         """Record people's labels (they win over models') and append each to the history.
 
         All changes land in one transaction under one batch id, so a bulk change can be
-        undone as one. Returns how many labels changed.
+        undone as one. A change that restates the current label is skipped. Returns how
+        many labels changed.
         """
         with self.transaction() as con:
-            changed = 0
-            for change in changes:
-                changed += _apply_human_label(con, change, actor, batch_id, action)
-            return changed
+            _register_changes(con, changes)
+            return _apply_changes(con, actor, batch_id, action)
+
+    def bulk_relabel(
+        self,
+        query: ReviewQuery,
+        action: str,
+        facet: str,
+        tag: str,
+        new_tag: str | None,
+        actor: str,
+        batch_id: str,
+    ) -> int:
+        """Add, remove or rename a tag on every segment `query` matches, in one transaction."""
+        with self.transaction() as con:
+            sql, params = _review_sql(query)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _matched AS SELECT id FROM ({sql})", params)
+            sql = _BULK_CHANGES[action]
+            values = {"facet": facet, "tag": tag, "new_tag": new_tag or ""}
+            con.execute(sql, {k: v for k, v in values.items() if f"${k}" in sql})
+            return _apply_changes(con, actor, batch_id, action)
+
+    def undo_batch(self, batch_id: str, actor: str, undo_batch_id: str) -> int:
+        """Restore every label batch `batch_id` changed; the undo is itself in the history."""
+        with self.transaction() as con:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _undo AS SELECT segment_id, facet, tag, "
+                "arg_min(old_present, id) AS present, arg_min(old_value, id) AS value "
+                "FROM label_history WHERE batch_id = ? AND undone_by IS NULL GROUP BY ALL",
+                [batch_id],
+            )
+            if not _scalar(con, "SELECT count(*) FROM _undo"):
+                raise CuratorError(f"nothing to undo in batch {batch_id} (unknown or undone)")
+            con.execute("CREATE OR REPLACE TEMP TABLE _changes AS SELECT * FROM _undo")
+            restored = _apply_changes(con, actor, undo_batch_id, "undo")
+            con.execute(
+                "UPDATE label_history SET undone_by = ? WHERE batch_id = ? AND undone_by IS NULL",
+                [undo_batch_id, batch_id],
+            )
+            return restored
+
+    def batches(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest change batches: who, when, what, how many labels, whether undone."""
+        with self.connect() as con:
+            return _dicts(
+                con.execute(
+                    "SELECT batch_id, any_value(action) AS action, any_value(actor) AS actor, "
+                    "min(changed_at) AS changed_at, count(*) AS labels, "
+                    "any_value(undone_by) AS undone_by FROM label_history GROUP BY batch_id "
+                    "ORDER BY min(id) DESC LIMIT ?",
+                    [limit],
+                )
+            )
+
+    def review_segments(
+        self, query: ReviewQuery, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """How many segments `query` matches, and one page of them with their details."""
+        sql, params = _review_sql(query)
+        with self.connect() as con:
+            total = int(_scalar(con, f"SELECT count(*) FROM ({sql})", params))
+            rows = _dicts(con.execute(f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+            _attach_details(con, rows)
+        return total, rows
 
     def import_model_labels(
         self,
@@ -623,37 +697,183 @@ class Catalog:
             return {table: int(_scalar(con, sql)) for table, sql in checks.items()}
 
 
-def _apply_human_label(con: Any, change: HumanLabel, actor: str, batch_id: str, action: str) -> int:
-    key = [change.segment_id, change.facet, change.tag]
-    old = con.execute(
-        "SELECT present, value FROM labels WHERE segment_id = ? AND facet = ? "
-        "AND tag = ? AND source = 'human'",
-        key,
-    ).fetchone()
-    if old is not None and (old[0], old[1]) == (change.present, change.value):
-        return 0
+_STATE_SQL = {
+    "usable": "t.status = 'ingested' AND NOT s.silent AND NOT s.excluded",
+    "silent": "s.silent",
+    "excluded": "s.excluded",
+    "missing": "t.status <> 'ingested'",
+}
+# Per (segment, facet, tag): the person's label, the models' (any says present), best score.
+_LABEL_PIVOT = (
+    "SELECT segment_id, bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
+    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model FROM labels "
+    "WHERE ($facet IS NULL OR facet = $facet) AND ($tag IS NULL OR tag = $tag) "
+    "GROUP BY segment_id, facet, tag"
+)
+_SOURCE_SQL = {
+    None: "coalesce(human, model, false)",
+    "model": "human IS NULL AND model",
+    "human": "human",
+    "both": "human AND model",
+    "disagree": "human IS NOT NULL AND human <> coalesce(model, false)",
+}
+
+
+def _review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
+    """The SELECT of the segments a review query matches, in queue order, and its params."""
+    conditions = [_STATE_SQL[query.state]] if query.state else []
+    params: dict[str, Any] = {}
+    if (query.facet or query.tag) and not (query.threshold is not None and query.source is None):
+        params |= {"facet": query.facet, "tag": query.tag}
+        conditions.append(
+            f"s.id IN (SELECT segment_id FROM ({_LABEL_PIVOT}) WHERE {_SOURCE_SQL[query.source]})"
+        )
+    score, join = "NULL::FLOAT", ""
+    if (
+        query.tag
+        and query.facet
+        and (
+            query.score_min is not None
+            or query.score_max is not None
+            or query.threshold is not None
+        )
+    ):
+        score, join = _score_column(query, params)
+    conditions += _score_bounds(query, score, params)
+    order = f"abs({score} - $threshold) NULLS LAST, s.id" if query.threshold is not None else "s.id"
+    if query.threshold is not None:
+        params["threshold"] = query.threshold
+    where = " AND ".join(conditions) or "true"
+    return (
+        f"SELECT s.id, t.path AS source, s.start, s.duration, t.status AS track_status, "
+        f"s.silent, s.excluded, s.note, {score} AS score FROM segments s JOIN tracks t "
+        f"ON t.id = s.track_id {join} WHERE {where} ORDER BY {order}",
+        params,
+    )
+
+
+def _score_column(query: ReviewQuery, params: dict[str, Any]) -> tuple[str, str]:
+    # The tag's score from the latest run of a tagger that scores it: runs store one list
+    # per segment in the order of runs.tags, so the list position is found first.
+    params["pair"] = [query.facet, query.tag]
+    join = (
+        "JOIN (SELECT id AS run_id, list_position(CAST(tags AS VARCHAR[][]), $pair) AS k "
+        "FROM runs WHERE kind = 'tag' AND list_position(CAST(tags AS VARCHAR[][]), $pair) "
+        "IS NOT NULL ORDER BY id DESC LIMIT 1) r ON true "
+        "LEFT JOIN scores sc ON sc.segment_id = s.id AND sc.run_id = r.run_id"
+    )
+    return "sc.scores[r.k]", join
+
+
+def _score_bounds(query: ReviewQuery, score: str, params: dict[str, Any]) -> list[str]:
+    bounds = []
+    if query.score_min is not None:
+        bounds.append(f"{score} >= $score_min")
+        params["score_min"] = query.score_min
+    if query.score_max is not None:
+        bounds.append(f"{score} <= $score_max")
+        params["score_max"] = query.score_max
+    return bounds
+
+
+def _attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
+    """Give each segment of a page its labels, latest measurements and prompt."""
+    if not rows:
+        return
+    con.register("_page_ids", {"segment_id": np.array([r["id"] for r in rows], dtype=object)})
+    page = "segment_id IN (SELECT segment_id::VARCHAR FROM _page_ids)"
+    labels = _dicts(
+        con.execute(
+            "SELECT segment_id, facet, tag, source, source_kind, present, value, score, actor "
+            f"FROM labels WHERE {page} ORDER BY facet, tag, source_kind DESC, source"
+        )
+    )
+    measurements = _dicts(
+        con.execute(
+            "SELECT m.segment_id, m.name, m.value, m.text, m.confidence, r.plugin FROM "
+            "measurements m JOIN runs r ON r.id = m.run_id WHERE m."
+            + page
+            + " QUALIFY row_number() OVER (PARTITION BY m.segment_id, m.name ORDER BY m.run_id "
+            "DESC) = 1 ORDER BY m.name"
+        )
+    )
+    prompts = dict(
+        con.execute(
+            f"SELECT segment_id, arg_max(text, created_at) FROM prompts WHERE {page} "
+            "GROUP BY segment_id"
+        ).fetchall()
+    )
+    for row in rows:
+        row["labels"] = [x for x in labels if x["segment_id"] == row["id"]]
+        row["measurements"] = [x for x in measurements if x["segment_id"] == row["id"]]
+        row["prompt"] = prompts.get(row["id"])
+
+
+def _register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:
+    con.register(
+        "_change_rows",
+        {
+            "segment_id": np.array([c.segment_id for c in changes], dtype=object),
+            "facet": np.array([c.facet for c in changes], dtype=object),
+            "tag": np.array([c.tag for c in changes], dtype=object),
+            "present": np.array([c.present for c in changes], dtype=bool),
+            "value": np.array([c.value for c in changes], dtype=object),
+        },
+    )
     con.execute(
-        "INSERT INTO labels (segment_id, facet, tag, source, source_kind, present, value, actor) "
-        "VALUES (?, ?, ?, 'human', 'human', ?, ?, ?) ON CONFLICT DO UPDATE SET "
-        "present = excluded.present, value = excluded.value, actor = excluded.actor, "
-        "updated_at = now()",
-        [*key, change.present, change.value, actor],
+        "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id::VARCHAR AS "
+        "segment_id, facet::VARCHAR AS facet, tag::VARCHAR AS tag, present, "
+        "value::VARCHAR AS value FROM _change_rows"
+    )
+
+
+def _apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
+    """Apply the rows of temp table _changes as human labels, set-based, with history.
+
+    A change whose label is already so is dropped; the history gets the old and new state
+    of every other one, so undo can restore it (no old state: there was no human label).
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _effective_changes AS SELECT c.*, h.present AS "
+        "old_present, h.value AS old_value FROM _changes c LEFT JOIN labels h ON "
+        "h.segment_id = c.segment_id AND h.facet = c.facet AND h.tag = c.tag "
+        "AND h.source = 'human' WHERE h.present IS DISTINCT FROM c.present "
+        "OR h.value IS DISTINCT FROM c.value"
     )
     con.execute(
         "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, old_present, "
-        "new_present, old_value, new_value, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            batch_id,
-            *key,
-            action,
-            old[0] if old else None,
-            change.present,
-            old[1] if old else None,
-            change.value,
-            actor,
-        ],
+        "new_present, old_value, new_value, actor) SELECT ?, segment_id, facet, tag, ?, "
+        "old_present, present, old_value, value, ? FROM _effective_changes",
+        [batch_id, action, actor],
     )
-    return 1
+    con.execute(
+        "DELETE FROM labels WHERE source = 'human' AND (segment_id, facet, tag) IN (SELECT "
+        "(segment_id, facet, tag) FROM _effective_changes WHERE present IS NULL)"
+    )
+    con.execute(
+        "INSERT INTO labels (segment_id, facet, tag, source, source_kind, present, value, "
+        "actor) SELECT segment_id, facet, tag, 'human', 'human', present, value, ? FROM "
+        "_effective_changes WHERE present IS NOT NULL ON CONFLICT DO UPDATE SET present = "
+        "excluded.present, value = excluded.value, actor = excluded.actor, updated_at = now()",
+        [actor],
+    )
+    return int(_scalar(con, "SELECT count(*) FROM _effective_changes"))
+
+
+# The human labels each bulk action writes for the segments in _matched.
+_HAS_TAG = (
+    "SELECT segment_id FROM ({eff}) WHERE facet = $facet AND tag = $tag AND present "
+    "AND segment_id IN (SELECT id FROM _matched)"
+).replace("{eff}", _EFFECTIVE_LABELS)
+_BULK_CHANGES = {
+    "add": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT id AS segment_id, $facet AS facet, "
+    "$tag AS tag, true AS present, NULL::VARCHAR AS value FROM _matched",
+    "remove": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id, $facet AS facet, "
+    "$tag AS tag, false AS present, NULL::VARCHAR AS value FROM (" + _HAS_TAG + ")",
+    "rename": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id, $facet AS facet, "
+    "t.tag, t.tag = $new_tag AS present, NULL::VARCHAR AS value FROM (" + _HAS_TAG + ") "
+    "CROSS JOIN (SELECT unnest([$tag, $new_tag]) AS tag) t",
+}
 
 
 def _ids_and_matrix(
@@ -661,10 +881,8 @@ def _ids_and_matrix(
 ) -> tuple[list[str], np.ndarray]:
     # Unnesting the lists into one float column is ten times faster than fetching 40,000
     # Python lists and stacking them.
-    ids = [
-        str(i)
-        for i in con.execute(f"SELECT segment_id FROM ({rows})", params).fetchnumpy()["segment_id"]
-    ]
+    found = con.execute(f"SELECT segment_id FROM ({rows})", params).fetchnumpy()
+    ids = [str(i) for i in found["segment_id"]]
     flat = con.execute(f"SELECT unnest({column}) AS v FROM ({rows})", params).fetchnumpy()["v"]
     if not ids:
         return ids, np.zeros((0, 0), dtype=np.float32)
@@ -740,7 +958,7 @@ def _register_columns(con: Any, name: str, columns: Mapping[str, Any]) -> str:
     return f"SELECT {', '.join(selects)} FROM {name}"
 
 
-def _scalar(con: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+def _scalar(con: Any, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
     """The first column of the first row of a query that always returns one row."""
     row = con.execute(sql, params).fetchone()
     return row[0] if row else None

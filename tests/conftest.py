@@ -102,3 +102,20 @@ def run_curator() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def loud_and_quiet(tmp_path_factory) -> Path:
+    """Six tracks: bright noise (hats) and low sines (808s), loud and quiet."""
+    import soundfile as sf
+
+    folder = tmp_path_factory.mktemp("loud_and_quiet")
+    rng = np.random.default_rng(0)
+    t = np.arange(45 * 8000) / 8000
+    for i in range(6):
+        level = 0.5 if i % 2 else 0.05
+        audio = (
+            np.diff(rng.standard_normal(t.size + 1)) if i < 3 else np.sin(2 * np.pi * (50 + i) * t)
+        )
+        sf.write(str(folder / f"track{i}.wav"), (level * audio).astype(np.float32), 8000)
+    return folder

@@ -10,104 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import curator_command
+from tests_support import HatTagger, LevelAnalyzer, Plugin
 
-from curator import hookimpl, shards
-from curator.api import Analyzer, Measurement, Tagger, TagResult
+from curator import shards
 from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
 from curator.runs import retag_from_cache, run_analyzer, run_tagger
 from curator.storage import HumanLabel
 from curator.testing import registry_of
-
-
-def brightness(audio: np.ndarray, rate: int) -> float:
-    """Share of spectral energy above 1 kHz: a real, cheap measurement of the audio."""
-    spectrum = np.abs(np.fft.rfft(audio[:, 0])) ** 2
-    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
-    return float(spectrum[freqs >= 1000].sum() / max(spectrum.sum(), 1e-12))
-
-
-class HatTagger(Tagger):
-    """Scores the vocabulary's "hi-hat" by brightness and "808" by its opposite."""
-
-    name, version, facets, sample_rate = "hats", "1", ("instruments",), 8000
-    embedding_model = "hats:brightness"
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.fail_on: set[str] = set()
-        self.interrupt_after: int | None = None
-
-    def tag_order(self):
-        return [("instruments", "hi-hat"), ("instruments", "808")]
-
-    def tag(self, batch):
-        self.calls += 1
-        if self.interrupt_after is not None and self.calls > self.interrupt_after:
-            raise KeyboardInterrupt
-        for segment in batch:
-            if segment.segment_id in self.fail_on:
-                raise ValueError("model choked on this one")
-        return [self._result(brightness(s.audio, s.sample_rate)) for s in batch]
-
-    def tag_embeddings(self, embeddings):
-        return np.column_stack([embeddings[:, 0], 1 - embeddings[:, 0]])
-
-    def _result(self, bright: float) -> TagResult:
-        return TagResult(
-            {"instruments": {"hi-hat": bright, "808": 1 - bright}},
-            embedding=np.array([bright], dtype=np.float32),
-        )
-
-
-class LevelAnalyzer(Analyzer):
-    """Loudness as measured, and a key whose confidence follows the level."""
-
-    name, version, measures, sample_rate = "level", "1", ("loudness", "key"), 8000
-
-    def analyze(self, batch):
-        return [self._measure(s.audio) for s in batch]
-
-    def _measure(self, audio):
-        rms = float(np.sqrt(np.mean(audio**2)))
-        return [
-            Measurement("loudness", value=20 * np.log10(rms + 1e-12)),
-            Measurement("key", text="C", confidence=0.9 if rms > 0.1 else 0.3),
-        ]
-
-
-class Plugin:
-    def __init__(self, *items) -> None:
-        self.items = items
-
-    @hookimpl
-    def register_taggers(self, register):
-        for item in self.items:
-            if isinstance(item, Tagger):
-                register(item)
-
-    @hookimpl
-    def register_analyzers(self, register):
-        for item in self.items:
-            if isinstance(item, Analyzer):
-                register(item)
-
-
-@pytest.fixture(scope="module")
-def loud_and_quiet(tmp_path_factory) -> Path:
-    """Six tracks: bright noise (hats) and low sines (808s), loud and quiet."""
-    import soundfile as sf
-
-    folder = tmp_path_factory.mktemp("loud_and_quiet")
-    rng = np.random.default_rng(0)
-    t = np.arange(45 * 8000) / 8000
-    for i in range(6):
-        level = 0.5 if i % 2 else 0.05
-        audio = (
-            np.diff(rng.standard_normal(t.size + 1)) if i < 3 else np.sin(2 * np.pi * (50 + i) * t)
-        )
-        sf.write(str(folder / f"track{i}.wav"), (level * audio).astype(np.float32), 8000)
-    return folder
 
 
 @pytest.fixture

@@ -1,0 +1,143 @@
+"""What curators review: a filtered, paginated queue of segments, bulk relabels, and undo."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from curator.errors import CuratorError
+from curator.project import Project
+from curator.storage import HumanLabel, ReviewQuery
+
+SOURCES = ("model", "human", "both", "disagree")
+STATES = ("usable", "silent", "excluded", "missing")
+
+
+def current_curator() -> str:
+    """Who is making a change: CURATOR_USER, else the login name."""
+    return os.environ.get("CURATOR_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """Which segments a curator wants to see.
+
+    facet / tag: segments whose effective labels include this tag (or any tag of the facet).
+    source: "model" (only models say so), "human" (a person said so), "both" (a person
+      confirmed a model), "disagree" (a person rejected what a model said).
+    score_min / score_max: the model's score for the tag.
+    uncertain_first: order by how close the model's score is to the tag's threshold.
+    state: "usable", "silent", "excluded" or "missing" (track gone); None for all.
+    """
+
+    facet: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    uncertain_first: bool = False
+    state: str | None = "usable"
+
+    def check(self) -> None:
+        if self.source is not None and self.source not in SOURCES:
+            raise CuratorError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
+        if self.state is not None and self.state not in STATES:
+            raise CuratorError(f"state must be one of {', '.join(STATES)}, not {self.state!r}")
+        if self.source and not self.tag and not self.facet:
+            raise CuratorError("filtering by label source needs a facet or a tag")
+
+
+@dataclass
+class ReviewPage:
+    """One page of the queue and the number of segments the filter matches in all."""
+
+    total: int
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def review_page(
+    project: Project, where: ReviewFilter, page: int = 1, page_size: int = 50
+) -> ReviewPage:
+    """Segments matching `where`, with their labels, scores and measurements."""
+    where.check()
+    query = _query(project, where)
+    total, rows = project.catalog.review_segments(query, (page - 1) * page_size, page_size)
+    return ReviewPage(total, rows)
+
+
+def _query(project: Project, where: ReviewFilter) -> ReviewQuery:
+    threshold = None
+    if where.uncertain_first and where.tag and where.facet:
+        facet = project.vocabulary().facet(where.facet)
+        known = facet.tag(where.tag)
+        threshold = known.threshold if known else facet.threshold
+    return ReviewQuery(
+        where.facet,
+        where.tag,
+        where.source,
+        where.score_min,
+        where.score_max,
+        threshold,
+        where.state,
+    )
+
+
+# -- changing labels -------------------------------------------------------------------------
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def set_labels(
+    project: Project, changes: list[HumanLabel], action: str = "set", actor: str | None = None
+) -> str:
+    """Record a curator's decisions as one batch (undone together); returns the batch id."""
+    batch = new_batch_id()
+    project.catalog.apply_human_labels(changes, actor or current_curator(), batch, action)
+    return batch
+
+
+@dataclass
+class BulkPreview:
+    count: int
+    sample: list[str]
+
+
+def bulk_preview(project: Project, where: ReviewFilter, sample: int = 10) -> BulkPreview:
+    """How many segments a bulk change would touch, and a few of them."""
+    page = review_page(project, where, 1, sample)
+    return BulkPreview(page.total, [row["id"] for row in page.segments])
+
+
+def bulk_relabel(
+    project: Project,
+    where: ReviewFilter,
+    action: str,
+    facet: str,
+    tag: str,
+    new_tag: str | None = None,
+    actor: str | None = None,
+) -> tuple[str, int]:
+    """Add, remove or rename `tag` on every segment `where` matches, in one transaction.
+
+    Returns the batch id (for undo) and how many labels changed.
+    """
+    if action not in ("add", "remove", "rename"):
+        raise CuratorError(f"bulk action must be add, remove or rename, not {action!r}")
+    if action == "rename" and not new_tag:
+        raise CuratorError("rename needs the new tag's name")
+    where.check()
+    batch = new_batch_id()
+    changed = project.catalog.bulk_relabel(
+        _query(project, where), action, facet, tag, new_tag, actor or current_curator(), batch
+    )
+    return batch, changed
+
+
+def undo(project: Project, batch_id: str, actor: str | None = None) -> int:
+    """Put back what batch `batch_id` changed; returns how many labels were restored."""
+    return project.catalog.undo_batch(batch_id, actor or current_curator(), new_batch_id())
