@@ -23,6 +23,7 @@ bench: setup
 	.venv/bin/python bench/ingest_bench.py
 	.venv/bin/python bench/tagging_bench.py
 	.venv/bin/python bench/analyzer_bench.py
+	.venv/bin/python bench/review_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

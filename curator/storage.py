@@ -27,20 +27,28 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 _migrated: set[Path] = set()
 _ROWS_PER_STATEMENT = 256
 
-# Human over model: one row per (segment, facet, tag) that has any label.
-_EFFECTIVE_LABELS = """
+
+def _effective_labels_sql(where: str = "true") -> str:
+    """Human over model: one row per (segment, facet, tag) with a label matching `where`.
+
+    The filter goes into both branches so that a query about one facet reads only it.
+    """
+    return f"""
 WITH human AS (
     SELECT segment_id, facet, tag, present, value, 'human' AS source_kind
-    FROM labels WHERE source_kind = 'human'),
+    FROM labels WHERE source_kind = 'human' AND {where}),
 model AS (
     SELECT segment_id, facet, tag, bool_or(present) AS present,
            arg_max(value, coalesce(score, 0)) AS value, 'model' AS source_kind
-    FROM labels WHERE source_kind = 'model' GROUP BY segment_id, facet, tag)
+    FROM labels WHERE source_kind = 'model' AND {where} GROUP BY segment_id, facet, tag)
 SELECT * FROM (
     SELECT * FROM human
     UNION ALL
     SELECT m.* FROM model m ANTI JOIN human h USING (segment_id, facet, tag))
 """
+
+
+_EFFECTIVE_LABELS = _effective_labels_sql()
 
 
 @dataclass(frozen=True)
@@ -611,14 +619,34 @@ class Catalog:
                 )
             )
 
+    def tag_frequencies(self, facet: str) -> list[dict[str, Any]]:
+        """Per tag of `facet`, usable segments labelled by models only and by a person."""
+        # One grouping pass over the facet's labels (a person's label decides when present).
+        with self.connect() as con:
+            return _dicts(
+                con.execute(
+                    "SELECT tag, count(*) FILTER (WHERE human IS NULL AND model) AS model, "
+                    "count(*) FILTER (WHERE human) AS human FROM (SELECT segment_id, tag, "
+                    "bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
+                    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model "
+                    "FROM labels WHERE facet = $facet GROUP BY segment_id, tag) p "
+                    "WHERE (human OR (human IS NULL AND model)) AND segment_id IN (SELECT s.id "
+                    "FROM segments s JOIN tracks t ON t.id = s.track_id WHERE "
+                    + _STATE_SQL["usable"]
+                    + ") GROUP BY tag ORDER BY count(*) DESC, tag",
+                    {"facet": facet},
+                )
+            )
+
     def review_segments(
         self, query: ReviewQuery, offset: int, limit: int
     ) -> tuple[int, list[dict[str, Any]]]:
         """How many segments `query` matches, and one page of them with their details."""
         sql, params = _review_sql(query)
+        # One pass: the query's window count covers every match before the page is cut.
         with self.connect() as con:
-            total = int(_scalar(con, f"SELECT count(*) FROM ({sql})", params))
             rows = _dicts(con.execute(f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+            total = rows[0]["total"] if rows else _count(con, sql, params)
             _attach_details(con, rows)
         return total, rows
 
@@ -746,8 +774,9 @@ def _review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
     where = " AND ".join(conditions) or "true"
     return (
         f"SELECT s.id, t.path AS source, s.start, s.duration, t.status AS track_status, "
-        f"s.silent, s.excluded, s.note, {score} AS score FROM segments s JOIN tracks t "
-        f"ON t.id = s.track_id {join} WHERE {where} ORDER BY {order}",
+        f"s.silent, s.excluded, s.note, {score} AS score, count(*) OVER () AS total "
+        f"FROM segments s JOIN tracks t ON t.id = s.track_id {join} WHERE {where} "
+        f"ORDER BY {order}",
         params,
     )
 
@@ -887,6 +916,10 @@ def _ids_and_matrix(
     if not ids:
         return ids, np.zeros((0, 0), dtype=np.float32)
     return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)
+
+
+def _count(con: Any, sql: str, params: Mapping[str, Any]) -> int:
+    return int(_scalar(con, f"SELECT count(*) FROM ({sql})", params))
 
 
 def _dicts(cursor: Any) -> list[dict[str, Any]]:

@@ -129,3 +129,10 @@ def test_bad_filters_are_explained(tagged: Project) -> None:
         review_page(tagged, ReviewFilter(source="human"))
     with pytest.raises(CuratorError, match="add, remove or rename"):
         bulk_relabel(tagged, ReviewFilter(), "explode", "instruments", "x")
+
+
+def test_tag_frequencies_split_model_and_human(tagged: Project) -> None:
+    segment = hats(tagged)[0]
+    set_labels(tagged, [HumanLabel(segment, "instruments", "hi-hat")])
+    counts = {r["tag"]: (r["model"], r["human"]) for r in tagged.catalog.tag_frequencies("instruments")}
+    assert counts["hi-hat"] == (5, 1) and counts["808"] == (6, 0)
