@@ -134,5 +134,6 @@ def test_bad_filters_are_explained(tagged: Project) -> None:
 def test_tag_frequencies_split_model_and_human(tagged: Project) -> None:
     segment = hats(tagged)[0]
     set_labels(tagged, [HumanLabel(segment, "instruments", "hi-hat")])
-    counts = {r["tag"]: (r["model"], r["human"]) for r in tagged.catalog.tag_frequencies("instruments")}
+    frequencies = tagged.catalog.tag_frequencies("instruments")
+    counts = {r["tag"]: (r["model"], r["human"]) for r in frequencies}
     assert counts["hi-hat"] == (5, 1) and counts["808"] == (6, 0)
