@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-from pathlib import Path
-
 import streamlit as st
 
-from curator.project import Project, find_project, open_project
+from curator.app_support import current_project
+from curator.project import Project
 from curator.status import project_status
 
 PAGE_SIZE = 50
-
-
-def current_project() -> Project:
-    """The project named after `--` on the streamlit command line, or CURATOR_PROJECT."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--project")
-    known, _ = parser.parse_known_args()
-    folder = known.project or os.environ.get("CURATOR_PROJECT")
-    return open_project(Path(folder)) if folder else find_project()
 
 
 def show_counts(report: dict) -> None:

@@ -141,3 +141,36 @@ def bulk_relabel(
 def undo(project: Project, batch_id: str, actor: str | None = None) -> int:
     """Put back what batch `batch_id` changed; returns how many labels were restored."""
     return project.catalog.undo_batch(batch_id, actor or current_curator(), new_batch_id())
+
+
+# -- what a review page shows and saves ------------------------------------------------------
+
+
+def effective_tags(row: dict[str, Any]) -> dict[str, list[str]]:
+    """Per facet, the tags a segment has now: a person's label, else any model's."""
+    decided: dict[tuple[str, str], bool] = {}
+    for label in sorted(row["labels"], key=lambda x: x["source_kind"] == "human"):
+        key = (label["facet"], label["tag"])
+        if label["source_kind"] == "human" or not decided.get(key):
+            decided[key] = label["present"]
+    tags: dict[str, list[str]] = {}
+    for (facet, tag), present in sorted(decided.items()):
+        if present and label_is_tag(facet):
+            tags.setdefault(facet, []).append(tag)
+    return tags
+
+
+def label_is_tag(facet: str) -> bool:
+    """Tempo, key and scale are values, not tags."""
+    return facet not in ("tempo", "key", "scale")
+
+
+def tag_changes(
+    segment_id: str, facet: str, before: list[str], after: list[str]
+) -> list[HumanLabel]:
+    """The human labels that turn a segment's tags `before` into `after`."""
+    added = [HumanLabel(segment_id, facet, tag, present=True) for tag in after if tag not in before]
+    removed = [
+        HumanLabel(segment_id, facet, tag, present=False) for tag in before if tag not in after
+    ]
+    return added + removed

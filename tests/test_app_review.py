@@ -1,0 +1,75 @@
+"""The Review and History pages, driven with Streamlit's AppTest on a tagged project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from tests_support import HatTagger, Plugin
+
+from curator import app as app_package
+from curator.ingest import ingest
+from curator.project import Project, init_project
+from curator.runs import run_tagger
+from curator.testing import registry_of
+
+PAGES = Path(app_package.__file__).parent / "pages"
+
+
+@pytest.fixture
+def tagged(tmp_path: Path, loud_and_quiet: Path, monkeypatch) -> Project:
+    project = init_project(tmp_path / "project")
+    ingest(project, [loud_and_quiet])
+    run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
+    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
+    monkeypatch.setenv("CURATOR_USER", "ana")
+    return project
+
+
+def open_page(name: str) -> AppTest:
+    page = AppTest.from_file(str(PAGES / name), default_timeout=60).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def test_review_filters_and_shows_segments_with_players(tagged: Project) -> None:
+    page = open_page("1_Review.py")
+    assert "12 segment(s) match." in [m.value for m in page.markdown]
+    page.sidebar.selectbox[0].select("instruments").run()
+    page.sidebar.selectbox[1].select("hi-hat").run()
+    assert "6 segment(s) match." in [m.value for m in page.markdown]
+    assert len(page.get("audio")) == 6
+    assert any("hi-hat" in c.value and "hats@1" in c.value for c in page.caption)
+
+
+def test_review_saves_a_rejection_and_an_addition(tagged: Project) -> None:
+    page = open_page("1_Review.py")
+    page.sidebar.selectbox[0].select("instruments").run()
+    page.sidebar.selectbox[1].select("hi-hat").run()
+    form_tags = page.multiselect(
+        key=next(m.key for m in page.multiselect if m.key.endswith("-instruments"))
+    )
+    segment = form_tags.key.removesuffix("-instruments")
+    form_tags.unselect("hi-hat").select("snare")
+    page.button[0].click().run()  # the first form's Save
+    assert not page.exception
+    labels = {(x["tag"], x["source_kind"]): x for x in tagged.catalog.labels(segment)}
+    assert labels[("hi-hat", "human")]["present"] is False
+    assert labels[("snare", "human")]["present"] is True
+    assert labels[("snare", "human")]["actor"] == "ana"
+    assert "5 segment(s) match." in [m.value for m in page.markdown]
+
+
+def test_history_lists_changes_and_undoes_them(tagged: Project) -> None:
+    from curator.review import set_labels
+    from curator.storage import HumanLabel
+
+    segment = tagged.catalog.segment_rows()[0]["id"]
+    batch = set_labels(tagged, [HumanLabel(segment, "instruments", "flute")], actor="ana")
+    page = open_page("2_History.py")
+    assert any(batch in m.value and "ana" in m.value for m in page.markdown)
+    page.button(key=f"undo-{batch}").click().run()
+    assert not page.exception
+    assert all(x["tag"] != "flute" for x in tagged.catalog.labels(segment))
+    assert tagged.catalog.batches()[0]["action"] == "undo"
