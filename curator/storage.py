@@ -638,6 +638,37 @@ class Catalog:
                 )
             )
 
+    def effective_values(self, name: str) -> list[tuple[str, str]]:
+        """(segment id, value) of `name` (tempo, key or scale) for usable segments."""
+        with self.connect() as con:
+            return con.execute(
+                "SELECT e.segment_id, e.value FROM ("
+                + _effective_labels_sql("facet = $name")
+                + ") e JOIN segments s ON s.id = e.segment_id JOIN tracks t ON "
+                "t.id = s.track_id WHERE e.present AND e.value IS NOT NULL AND "
+                + _STATE_SQL["usable"]
+                + " ORDER BY e.segment_id",
+                {"name": name},
+            ).fetchall()
+
+    def cooccurrence(self, facet: str, other: str | None = None) -> list[tuple[str, str, int]]:
+        """(tag, other tag, segments with both) over usable segments' effective labels."""
+        facets = {"facet": facet, "other": other or facet}
+        present = (
+            "SELECT segment_id, facet, tag FROM ("
+            + _effective_labels_sql("facet IN ($facet, $other)")
+            + ") WHERE present"
+        )
+        with self.connect() as con:
+            return con.execute(
+                f"SELECT a.tag, b.tag, count(*) FROM ({present}) a JOIN ({present}) b USING "
+                "(segment_id) WHERE a.facet = $facet AND b.facet = $other AND segment_id IN "
+                "(SELECT s.id FROM segments s JOIN tracks t ON t.id = s.track_id WHERE "
+                + _STATE_SQL["usable"]
+                + ") GROUP BY ALL ORDER BY 3 DESC",
+                facets,
+            ).fetchall()
+
     def review_segments(
         self, query: ReviewQuery, offset: int, limit: int
     ) -> tuple[int, list[dict[str, Any]]]:
