@@ -73,3 +73,21 @@ def test_history_lists_changes_and_undoes_them(tagged: Project) -> None:
     assert not page.exception
     assert all(x["tag"] != "flute" for x in tagged.catalog.labels(segment))
     assert tagged.catalog.batches()[0]["action"] == "undo"
+
+
+def test_bulk_relabel_page_previews_applies_and_undoes(tagged: Project) -> None:
+    from curator.review import ReviewFilter, review_page
+
+    page = open_page("4_Bulk_relabel.py")
+    page.selectbox(key="bulk-filter-facet").select("instruments").run()
+    page.selectbox(key="bulk-filter-tag").select("hi-hat").run()
+    assert "6 segment(s) match the filter." in [m.value for m in page.markdown]
+    page.selectbox(key="bulk-facet").select("instruments").run()
+    page.selectbox(key="bulk-tag").select("hi-hat rolls").run()
+    page.button(key="bulk-apply").click().run()
+    assert not page.exception
+    rolls = ReviewFilter("instruments", "hi-hat rolls", source="human")
+    assert review_page(tagged, rolls).total == 6
+    page.button(key="bulk-undo").click().run()
+    assert review_page(tagged, rolls).total == 0
+    assert [b["action"] for b in tagged.catalog.batches()] == ["undo", "add"]

@@ -7,13 +7,12 @@ from typing import Any
 
 import streamlit as st
 
+from curator.app.widgets import review_filter
 from curator.app_support import current_project
 from curator.audio import decode_window
 from curator.errors import AudioError
 from curator.project import Project
 from curator.review import (
-    SOURCES,
-    STATES,
     ReviewFilter,
     effective_tags,
     label_is_tag,
@@ -26,23 +25,9 @@ PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kH
 
 
 def sidebar_filter(project: Project) -> tuple[ReviewFilter, int]:
-    vocabulary = project.vocabulary()
     st.sidebar.header("Filter")
-    facet = st.sidebar.selectbox("Facet", ["any", *vocabulary.facet_names])
-    tags = [t.name for t in vocabulary.facet(facet).tags] if facet != "any" else []
-    tag = st.sidebar.selectbox("Tag", ["any", *tags], disabled=facet == "any")
-    source = st.sidebar.selectbox("Label source", ["any", *SOURCES], disabled=facet == "any")
-    state = st.sidebar.selectbox("Segments", STATES)
-    uncertain = st.sidebar.checkbox("Most uncertain first", disabled=tag == "any")
-    page_size = st.sidebar.selectbox("Per page", [10, 25, 50])
-    where = ReviewFilter(
-        facet=None if facet == "any" else facet,
-        tag=None if tag == "any" or facet == "any" else tag,
-        source=None if source == "any" or facet == "any" else source,
-        uncertain_first=uncertain and tag != "any",
-        state=state,
-    )
-    return where, page_size
+    where = review_filter(project, st.sidebar)
+    return where, st.sidebar.selectbox("Per page", [10, 25, 50])
 
 
 def show_audio(row: dict[str, Any]) -> None:

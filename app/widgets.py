@@ -1,0 +1,38 @@
+"""Widgets the app's pages share."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from curator.project import Project
+from curator.review import SOURCES, STATES, ReviewFilter
+
+
+def review_filter(
+    project: Project, where: st.delta_generator.DeltaGenerator, key: str = "filter"
+) -> ReviewFilter:
+    """Facet, tag, label source, score range and state: the segments a page works on."""
+    vocabulary = project.vocabulary()
+    facet = where.selectbox("Facet", ["any", *vocabulary.facet_names], key=f"{key}-facet")
+    tags = [t.name for t in vocabulary.facet(facet).tags] if facet != "any" else []
+    tag = where.selectbox("Tag", ["any", *tags], disabled=facet == "any", key=f"{key}-tag")
+    source = where.selectbox(
+        "Label source", ["any", *SOURCES], disabled=facet == "any", key=f"{key}-source"
+    )
+    state = where.selectbox("Segments", STATES, key=f"{key}-state")
+    low, high = where.slider(
+        "Model score", 0.0, 1.0, (0.0, 1.0), 0.01, key=f"{key}-score", disabled=tag == "any"
+    )
+    uncertain = where.checkbox(
+        "Most uncertain first", disabled=tag == "any", key=f"{key}-uncertain"
+    )
+    chosen = tag != "any" and facet != "any"
+    return ReviewFilter(
+        facet=None if facet == "any" else facet,
+        tag=tag if chosen else None,
+        source=None if source == "any" or facet == "any" else source,
+        score_min=low if chosen and low > 0.0 else None,
+        score_max=high if chosen and high < 1.0 else None,
+        uncertain_first=uncertain and chosen,
+        state=state,
+    )
