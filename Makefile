@@ -1,10 +1,13 @@
 # Task runner. `make demo` and `make test` build whatever environment is missing first.
-.PHONY: setup test demo lint format bench clean
+.PHONY: setup system-deps test demo lint format bench clean
 
 setup:
 	bash scripts/setup.sh
 
-test: setup
+system-deps:
+	bash scripts/system-deps.sh
+
+test: setup system-deps
 	.venv/bin/pytest
 
 demo: setup
