@@ -6,9 +6,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import curator_command
 from streamlit.testing.v1 import AppTest
 
-from conftest import curator_command
 from curator import app as app_package
 from curator.ingest import ingest
 from curator.project import init_project, open_project
