@@ -174,3 +174,29 @@ def tag_changes(
         HumanLabel(segment_id, facet, tag, present=False) for tag in before if tag not in after
     ]
     return added + removed
+
+
+def value_changes(segment_id: str, before: dict[str, str | None],
+                  after: dict[str, str | None]) -> list[HumanLabel]:
+    """Human labels for the tempo, key and scale a curator corrected (empty: unchanged)."""
+    return [HumanLabel(segment_id, name, name, present=True, value=value)
+            for name, value in after.items() if value and value != before.get(name)]
+
+
+def current_values(row: dict[str, Any]) -> dict[str, str | None]:
+    """Tempo, key and scale as the segment's effective labels give them."""
+    values: dict[str, str | None] = {}
+    for label in sorted(row["labels"], key=lambda x: x["source_kind"] == "human"):
+        if not label_is_tag(label["facet"]) and label["present"]:
+            values[label["facet"]] = label["value"]
+    return values
+
+
+def save_segment(project: Project, segment_id: str, changes: list[HumanLabel],
+                 note: str | None = None, excluded: bool | None = None,
+                 actor: str | None = None) -> tuple[str, int]:
+    """Save one segment's review (labels, note, exclusion) as one batch; returns (batch, n)."""
+    batch, actor = new_batch_id(), actor or current_curator()
+    changed = project.catalog.apply_human_labels(changes, actor, batch, "review")
+    changed += project.catalog.set_segment_flags(segment_id, actor, batch, note, excluded)
+    return batch, changed

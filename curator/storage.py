@@ -587,8 +587,39 @@ class Catalog:
             con.execute(sql, {k: v for k, v in values.items() if f"${k}" in sql})
             return _apply_changes(con, actor, batch_id, action)
 
+    def set_segment_flags(
+        self,
+        segment_id: str,
+        actor: str,
+        batch_id: str,
+        note: str | None = None,
+        excluded: bool | None = None,
+    ) -> int:
+        """A curator's note and whether the segment is excluded from training, with history.
+
+        None leaves a flag as it is. History rows use facet '_segment' and the flag's name
+        as tag, with the old and new values, so undo can restore them.
+        """
+        with self.transaction() as con:
+            old = con.execute(
+                "SELECT note, excluded FROM segments WHERE id = ?", [segment_id]
+            ).fetchone()
+            if old is None:
+                raise CuratorError(f"no segment {segment_id!r}")
+            wanted = {"note": note, "excluded": None if excluded is None else str(excluded).lower()}
+            before = {"note": old[0], "excluded": str(old[1]).lower()}
+            changed = {k: v for k, v in wanted.items() if v is not None and v != before[k]}
+            for flag, value in changed.items():
+                _set_flag(con, segment_id, flag, value)
+                con.execute(
+                    "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, "
+                    "old_value, new_value, actor) VALUES (?, ?, '_segment', ?, ?, ?, ?, ?)",
+                    [batch_id, segment_id, flag, flag, before[flag], value, actor],
+                )
+            return len(changed)
+
     def undo_batch(self, batch_id: str, actor: str, undo_batch_id: str) -> int:
-        """Restore every label batch `batch_id` changed; the undo is itself in the history."""
+        """Restore every label and flag batch `batch_id` changed; the undo is in the history."""
         with self.transaction() as con:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _undo AS SELECT segment_id, facet, tag, "
@@ -598,13 +629,17 @@ class Catalog:
             )
             if not _scalar(con, "SELECT count(*) FROM _undo"):
                 raise CuratorError(f"nothing to undo in batch {batch_id} (unknown or undone)")
-            con.execute("CREATE OR REPLACE TEMP TABLE _changes AS SELECT * FROM _undo")
+            flags = _undo_flags(con, actor, undo_batch_id)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _changes AS SELECT * FROM _undo "
+                "WHERE facet <> '_segment'"
+            )
             restored = _apply_changes(con, actor, undo_batch_id, "undo")
             con.execute(
                 "UPDATE label_history SET undone_by = ? WHERE batch_id = ? AND undone_by IS NULL",
                 [undo_batch_id, batch_id],
             )
-            return restored
+            return restored + flags
 
     def batches(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest change batches: who, when, what, how many labels, whether undone."""
@@ -867,6 +902,30 @@ def _attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
         row["labels"] = [x for x in labels if x["segment_id"] == row["id"]]
         row["measurements"] = [x for x in measurements if x["segment_id"] == row["id"]]
         row["prompt"] = prompts.get(row["id"])
+
+
+def _set_flag(con: Any, segment_id: str, flag: str, value: str | None) -> None:
+    if flag == "note":
+        con.execute("UPDATE segments SET note = ? WHERE id = ?", [value, segment_id])
+    else:
+        con.execute("UPDATE segments SET excluded = ? WHERE id = ?", [value == "true", segment_id])
+
+
+def _undo_flags(con: Any, actor: str, undo_batch_id: str) -> int:
+    """Put back the segment flags (note, excluded) in _undo; returns how many."""
+    rows = con.execute(
+        "SELECT u.segment_id, u.tag, u.value, CASE u.tag WHEN 'note' THEN s.note "
+        "ELSE lower(s.excluded::VARCHAR) END FROM _undo u JOIN segments s "
+        "ON s.id = u.segment_id WHERE u.facet = '_segment'"
+    ).fetchall()
+    for segment_id, flag, old_value, current in rows:
+        _set_flag(con, segment_id, flag, old_value)
+        con.execute(
+            "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, old_value, "
+            "new_value, actor) VALUES (?, ?, '_segment', ?, 'undo', ?, ?, ?)",
+            [undo_batch_id, segment_id, flag, current, old_value, actor],
+        )
+    return len(rows)
 
 
 def _register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:

@@ -116,3 +116,20 @@ def _required(path: Path, data: dict[str, Any], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise SettingsError(f"{path}: `{key}` is missing or not a {kind.__name__}")
     return value
+
+
+def add_tag(folder: Path, facet: str, tag: str) -> None:
+    """Add `tag` (no synonyms yet) to `facet`'s file, keeping the file's comments and order."""
+    vocabulary = load_vocabulary(folder)
+    known = vocabulary.facet(facet)
+    if known.tag(tag):
+        return
+    path = next(p for p in sorted(folder.glob("*.toml")) if _load_facet(p).name == facet)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index("[tags]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1  # after the last tag, before the blank line ahead of the next table
+    lines.insert(end, f"{json.dumps(tag)} = []")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load_vocabulary(folder)  # the file must still parse

@@ -91,3 +91,37 @@ def test_bulk_relabel_page_previews_applies_and_undoes(tagged: Project) -> None:
     page.button(key="bulk-undo").click().run()
     assert review_page(tagged, rolls).total == 0
     assert [b["action"] for b in tagged.catalog.batches()] == ["undo", "add"]
+
+
+def test_review_corrects_tempo_and_key_notes_excludes_and_adds_a_new_tag(
+    tagged: Project,
+) -> None:
+    from curator.review import undo
+
+    page = open_page("1_Review.py")
+    segment = next(m.key for m in page.multiselect if m.key.endswith("-instruments"))
+    segment = segment.removesuffix("-instruments")
+    page.text_input(key=f"{segment}-tempo").input("109")
+    page.selectbox(key=f"{segment}-key").select("G")
+    page.selectbox(key=f"{segment}-scale").select("minor")
+    page.selectbox(key=f"{segment}-new-facet").select("instruments")
+    page.text_input(key=f"{segment}-new-tag").input("kalimba")
+    page.text_input(key=f"{segment}-note").input("808 is really a sub")
+    page.checkbox(key=f"{segment}-excluded").check()
+    page.button[0].click().run()
+    assert not page.exception
+    values = {
+        x["facet"]: x["value"]
+        for x in tagged.catalog.labels(segment)
+        if x["source_kind"] == "human"
+    }
+    assert (values["tempo"], values["key"], values["scale"]) == ("109", "G", "minor")
+    assert values["instruments"] is None and tagged.vocabulary().facet("instruments").tag("kalimba")
+    (row,) = [r for r in tagged.catalog.segment_rows(include_unusable=True) if r["id"] == segment]
+    assert row["excluded"]
+    assert "11 segment(s) match." in [m.value for m in page.markdown], "excluded leaves the queue"
+    batch = tagged.catalog.batches()[0]["batch_id"]
+    undo(tagged, batch)
+    (row,) = [r for r in tagged.catalog.segment_rows(include_unusable=True) if r["id"] == segment]
+    assert not row["excluded"]
+    assert all(x["source_kind"] != "human" for x in tagged.catalog.labels(segment))

@@ -14,12 +14,15 @@ from curator.errors import AudioError
 from curator.project import Project
 from curator.review import (
     ReviewFilter,
+    current_values,
     effective_tags,
     label_is_tag,
     review_page,
-    set_labels,
+    save_segment,
     tag_changes,
+    value_changes,
 )
+from curator.vocabulary import add_tag
 
 PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kHz
 
@@ -58,28 +61,76 @@ def show_model_view(row: dict[str, Any]) -> None:
         st.caption(f"Prompt: {row['prompt']}")
 
 
+KEYS = ["", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+def tag_inputs(project: Project, row: dict[str, Any], current: dict[str, list[str]]) -> dict:
+    return {
+        facet.name: st.multiselect(
+            facet.name,
+            sorted({t.name for t in facet.tags} | set(current.get(facet.name, []))),
+            default=current.get(facet.name, []),
+            key=f"{row['id']}-{facet.name}",
+        )
+        for facet in project.vocabulary().facets
+    }
+
+
+def value_inputs(row: dict[str, Any], values: dict[str, str | None]) -> dict[str, str | None]:
+    columns = st.columns(4)
+    tempo = columns[0].text_input(
+        "Tempo (BPM)", values.get("tempo") or "", key=f"{row['id']}-tempo"
+    )
+    key = columns[1].selectbox(
+        "Key", KEYS, index=KEYS.index(values.get("key") or ""), key=f"{row['id']}-key"
+    )
+    scales = ["", "major", "minor"]
+    scale = columns[2].selectbox(
+        "Scale", scales, index=scales.index(values.get("scale") or ""), key=f"{row['id']}-scale"
+    )
+    return {"tempo": _tempo_text(tempo), "key": key or None, "scale": scale or None}
+
+
+def _tempo_text(text: str) -> str | None:
+    try:
+        return f"{float(text):g}" if text.strip() else None
+    except ValueError:
+        st.warning(f"tempo {text!r} is not a number; left unchanged")
+        return None
+
+
+def new_tag_inputs(project: Project, row: dict[str, Any]) -> tuple[str, str]:
+    columns = st.columns([1, 2])
+    facet = columns[0].selectbox(
+        "New tag in", project.vocabulary().facet_names, key=f"{row['id']}-new-facet"
+    )
+    tag = columns[1].text_input("New tag (added to the vocabulary)", key=f"{row['id']}-new-tag")
+    return facet, tag.strip()
+
+
 def edit_form(project: Project, row: dict[str, Any]) -> None:
-    vocabulary = project.vocabulary()
-    current = effective_tags(row)
+    current, values = effective_tags(row), current_values(row)
     with st.form(f"edit-{row['id']}"):
-        chosen = {
-            facet.name: st.multiselect(
-                facet.name,
-                sorted({t.name for t in facet.tags} | set(current.get(facet.name, []))),
-                default=current.get(facet.name, []),
-                key=f"{row['id']}-{facet.name}",
-            )
-            for facet in vocabulary.facets
-        }
+        chosen = tag_inputs(project, row, current)
+        corrected = value_inputs(row, values)
+        new_facet, new_tag = new_tag_inputs(project, row)
+        note = st.text_input("Note", row["note"] or "", key=f"{row['id']}-note")
+        excluded = st.checkbox(
+            "Exclude from training", row["excluded"], key=f"{row['id']}-excluded"
+        )
         if st.form_submit_button("Save"):
+            if new_tag:
+                add_tag(project.vocabulary_dir, new_facet, new_tag)
+                chosen[new_facet] = [*chosen.get(new_facet, []), new_tag]
             changes = [
                 c
                 for facet, tags in chosen.items()
                 for c in tag_changes(row["id"], facet, current.get(facet, []), tags)
             ]
-            if changes:
-                batch = set_labels(project, changes, action="review")
-                st.success(f"Saved {len(changes)} change(s) (batch {batch}).")
+            changes += value_changes(row["id"], values, corrected)
+            batch, changed = save_segment(project, row["id"], changes, note, excluded)
+            if changed:
+                st.success(f"Saved {changed} change(s) (batch {batch}).")
                 st.rerun()
 
 
