@@ -41,6 +41,11 @@ def show_problems(report: dict) -> None:
         st.dataframe(report["problems"], hide_index=True, use_container_width=True)
 
 
+def show_disk(report: dict) -> None:
+    disk = report["disk_bytes"]
+    st.caption("Disk: " + ", ".join(f"{name} {size / 1e6:,.1f} MB" for name, size in disk.items()))
+
+
 def show_runs(report: dict) -> None:
     if report["runs"]:
         st.subheader("Tagger and analyzer runs")
@@ -54,6 +59,7 @@ def main() -> None:
     st.caption(f"Project: {project.root}")
     report = project_status(project)
     show_counts(report)
+    show_disk(report)
     show_segments(project)
     show_runs(report)
     show_problems(report)

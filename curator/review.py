@@ -176,11 +176,15 @@ def tag_changes(
     return added + removed
 
 
-def value_changes(segment_id: str, before: dict[str, str | None],
-                  after: dict[str, str | None]) -> list[HumanLabel]:
+def value_changes(
+    segment_id: str, before: dict[str, str | None], after: dict[str, str | None]
+) -> list[HumanLabel]:
     """Human labels for the tempo, key and scale a curator corrected (empty: unchanged)."""
-    return [HumanLabel(segment_id, name, name, present=True, value=value)
-            for name, value in after.items() if value and value != before.get(name)]
+    return [
+        HumanLabel(segment_id, name, name, present=True, value=value)
+        for name, value in after.items()
+        if value and value != before.get(name)
+    ]
 
 
 def current_values(row: dict[str, Any]) -> dict[str, str | None]:
@@ -192,9 +196,14 @@ def current_values(row: dict[str, Any]) -> dict[str, str | None]:
     return values
 
 
-def save_segment(project: Project, segment_id: str, changes: list[HumanLabel],
-                 note: str | None = None, excluded: bool | None = None,
-                 actor: str | None = None) -> tuple[str, int]:
+def save_segment(
+    project: Project,
+    segment_id: str,
+    changes: list[HumanLabel],
+    note: str | None = None,
+    excluded: bool | None = None,
+    actor: str | None = None,
+) -> tuple[str, int]:
     """Save one segment's review (labels, note, exclusion) as one batch; returns (batch, n)."""
     batch, actor = new_batch_id(), actor or current_curator()
     changed = project.catalog.apply_human_labels(changes, actor, batch, "review")

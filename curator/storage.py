@@ -352,6 +352,13 @@ class Catalog:
                 )
             )
 
+    def audio_bytes(self) -> int:
+        """Size of the audio files the catalogue holds (each distinct file once)."""
+        with self.connect() as con:
+            return int(
+                _scalar(con, "SELECT coalesce(sum(size), 0) FROM files WHERE status = 'ingested'")
+            )
+
     def problems(self) -> list[tuple[str, str, str]]:
         """(path, status, reason) of every file that was skipped, failed or went missing."""
         with self.connect() as con:

@@ -46,6 +46,8 @@ def test_home_page_shows_counts_segments_and_problems(ingested: Project, monkeyp
     assert len(segments.value) == 4
     assert set(segments.value["id"]) == {r["id"] for r in ingested.catalog.segment_rows()}
     assert problems.value["reason"].tolist() == ["empty file (0 bytes)"]
+    disk = next(c.value for c in page.caption if c.value.startswith("Disk:"))
+    assert "audio 17.6 MB" in disk and "catalogue" in disk
 
 
 def test_empty_project_tells_what_to_do(project: Project, monkeypatch) -> None:
