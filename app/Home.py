@@ -30,15 +30,13 @@ def show_segments(project: Project) -> None:
     page = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     columns = ["id", "source", "start", "duration", "rms_db", "silent", "excluded"]
-    st.dataframe(
-        [{c: r[c] for c in columns} for r in shown], hide_index=True, use_container_width=True
-    )
+    st.dataframe([{c: r[c] for c in columns} for r in shown], hide_index=True, width="stretch")
 
 
 def show_problems(report: dict) -> None:
     if report["problems"]:
         st.subheader("Files not used")
-        st.dataframe(report["problems"], hide_index=True, use_container_width=True)
+        st.dataframe(report["problems"], hide_index=True, width="stretch")
 
 
 def show_disk(report: dict) -> None:
@@ -49,7 +47,7 @@ def show_disk(report: dict) -> None:
 def show_runs(report: dict) -> None:
     if report["runs"]:
         st.subheader("Tagger and analyzer runs")
-        st.dataframe(report["runs"], hide_index=True, use_container_width=True)
+        st.dataframe(report["runs"], hide_index=True, width="stretch")
 
 
 def main() -> None:

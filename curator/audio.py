@@ -220,3 +220,23 @@ def first_non_finite(audio: np.ndarray) -> int | None:
     if np.isfinite(audio).all():  # the common case, 30× faster than locating a bad frame
         return None
     return int(np.argmax(~np.isfinite(audio).all(axis=1)))
+
+
+def spectrogram_image(
+    audio: np.ndarray, rate: int, bands: int = 64, width: int = 480
+) -> np.ndarray:
+    """A log-frequency spectrogram as an 8-bit image (low notes at the bottom) for review.
+
+    Band edges are spaced logarithmically from 30 Hz, so 808s, kicks and hats each get
+    rows of their own, as on a mel scale.
+    """
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    hop = max(1, len(mono) // width)
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(mono, (0, 2048)), 2048)[::hop][:width]
+    power = np.abs(np.fft.rfft(frames * np.hanning(2048), axis=1)) ** 2
+    edges = np.geomspace(30, rate / 2, bands + 1) * 2048 / rate
+    bins = np.clip(edges.astype(int), 0, power.shape[1] - 1)
+    banded = np.add.reduceat(power, bins[:-1], axis=1)[:, :bands]
+    decibels = 10 * np.log10(banded + 1e-10)
+    scaled = np.clip((decibels - decibels.max() + 80) / 80, 0, 1)
+    return (255 * scaled.T[::-1]).astype(np.uint8)

@@ -40,6 +40,7 @@ def test_review_filters_and_shows_segments_with_players(tagged: Project) -> None
     page.sidebar.selectbox[1].select("hi-hat").run()
     assert "6 segment(s) match." in [m.value for m in page.markdown]
     assert len(page.get("audio")) == 6
+    assert len(page.get("image")) == 6, "a spectrogram per segment"
     assert any("hi-hat" in c.value and "hats@1" in c.value for c in page.caption)
 
 

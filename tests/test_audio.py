@@ -68,3 +68,17 @@ def test_probe_and_levels(write_audio) -> None:
     assert level_db(np.zeros((10, 2), np.float32)) == (-200.0, -200.0)
     rms, peak = level_db(np.full((10, 1), 0.5, np.float32))
     assert rms == pytest.approx(-6.02, abs=0.01) and peak == pytest.approx(-6.02, abs=0.01)
+
+
+def test_spectrogram_puts_subs_low_and_hats_high() -> None:
+    from curator.audio import spectrogram_image
+
+    rate = 22050
+    t = np.arange(rate * 4) / rate
+    sub = (0.5 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)[:, None]
+    hats = np.diff(np.random.default_rng(0).standard_normal(t.size + 1)).astype(np.float32)[:, None]
+    for audio, low_is_louder in ((sub, True), (hats, False)):
+        image = spectrogram_image(audio, rate)
+        assert image.shape == (64, 480) and image.dtype == np.uint8
+        top, bottom = image[:16].mean(), image[-16:].mean()
+        assert (bottom > top) == low_is_louder

@@ -9,7 +9,7 @@ import streamlit as st
 
 from curator.app.widgets import review_filter
 from curator.app_support import current_project
-from curator.audio import decode_window
+from curator.audio import decode_window, spectrogram_image
 from curator.errors import AudioError
 from curator.project import Project
 from curator.review import (
@@ -40,6 +40,11 @@ def show_audio(row: dict[str, Any]) -> None:
         st.warning(f"cannot play: {exc.reason}")
         return
     st.audio(audio[:, 0], sample_rate=PREVIEW_RATE)
+    st.image(
+        spectrogram_image(audio, PREVIEW_RATE),
+        width="stretch",
+        caption="spectrogram, 30 Hz (bottom) to 11 kHz (top)",
+    )
 
 
 def show_model_view(row: dict[str, Any]) -> None:

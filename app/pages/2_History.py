@@ -46,7 +46,7 @@ def show_segment_history(project: Project) -> None:
         return
     rows = project.catalog.label_history(segment)
     if rows:
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.dataframe(rows, hide_index=True, width="stretch")
     else:
         st.write("No changes to this segment.")
 
