@@ -23,6 +23,9 @@ def review_filter(
     low, high = where.slider(
         "Model score", 0.0, 1.0, (0.0, 1.0), 0.01, key=f"{key}-score", disabled=tag == "any"
     )
+    unsure = where.slider(
+        "Tempo/key confidence below", 0.0, 1.0, 1.0, 0.05, key=f"{key}-confidence"
+    )
     uncertain = where.checkbox(
         "Most uncertain first", disabled=tag == "any", key=f"{key}-uncertain"
     )
@@ -35,4 +38,5 @@ def review_filter(
         score_max=high if chosen and high < 1.0 else None,
         uncertain_first=uncertain and chosen,
         state=state,
+        confidence_below=unsure if unsure < 1.0 else None,
     )

@@ -31,6 +31,7 @@ class ReviewFilter:
     score_min / score_max: the model's score for the tag.
     uncertain_first: order by how close the model's score is to the tag's threshold.
     state: "usable", "silent", "excluded" or "missing" (track gone); None for all.
+    confidence_below: segments whose latest tempo or key estimate has a lower confidence.
     """
 
     facet: str | None = None
@@ -40,6 +41,7 @@ class ReviewFilter:
     score_max: float | None = None
     uncertain_first: bool = False
     state: str | None = "usable"
+    confidence_below: float | None = None
 
     def check(self) -> None:
         if self.source is not None and self.source not in SOURCES:
@@ -82,6 +84,7 @@ def _query(project: Project, where: ReviewFilter) -> ReviewQuery:
         where.score_max,
         threshold,
         where.state,
+        where.confidence_below,
     )
 
 

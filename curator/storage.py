@@ -119,6 +119,7 @@ class ReviewQuery:
     score_max: float | None = None
     threshold: float | None = None  # set: order by closeness of the score to it
     state: str | None = "usable"
+    confidence_below: float | None = None  # latest tempo or key confidence under this
 
 
 @dataclass(frozen=True)
@@ -841,6 +842,9 @@ def _review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
     ):
         score, join = _score_column(query, params)
     conditions += _score_bounds(query, score, params)
+    if query.confidence_below is not None:
+        conditions.append(_UNSURE_VALUES)
+        params["confidence_below"] = query.confidence_below
     order = f"abs({score} - $threshold) NULLS LAST, s.id" if query.threshold is not None else "s.id"
     if query.threshold is not None:
         params["threshold"] = query.threshold
@@ -852,6 +856,14 @@ def _review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
         f"ORDER BY {order}",
         params,
     )
+
+
+# Segments whose latest tempo or key estimate is less confident than the curator asked for.
+_UNSURE_VALUES = (
+    "s.id IN (SELECT segment_id FROM (SELECT segment_id, confidence, row_number() OVER "
+    "(PARTITION BY segment_id, name ORDER BY run_id DESC) AS k FROM measurements "
+    "WHERE name IN ('tempo', 'key')) WHERE k = 1 AND confidence < $confidence_below)"
+)
 
 
 def _score_column(query: ReviewQuery, params: dict[str, Any]) -> tuple[str, str]:

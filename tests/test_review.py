@@ -137,3 +137,15 @@ def test_tag_frequencies_split_model_and_human(tagged: Project) -> None:
     frequencies = tagged.catalog.tag_frequencies("instruments")
     counts = {r["tag"]: (r["model"], r["human"]) for r in frequencies}
     assert counts["hi-hat"] == (5, 1) and counts["808"] == (6, 0)
+
+
+def test_filter_by_analyzer_confidence(tagged: Project) -> None:
+    unsure = review_page(tagged, ReviewFilter(confidence_below=0.7))
+    quiet = {
+        m["segment_id"]
+        for r in review_page(tagged, ReviewFilter(), 1, 50).segments
+        for m in r["measurements"]
+        if m["name"] == "key" and m["confidence"] < 0.7
+    }
+    assert unsure.total == len(quiet) == 6
+    assert set(ids(unsure)) == quiet
