@@ -189,5 +189,5 @@ def test_trace_switch_prints_hook_calls(monkeypatch, capsys) -> None:
 
 def test_plugins_command_lists_the_built_ins(run_cli) -> None:
     result = run_cli("plugins")
-    for name in ("clap", "essentia", "musicnn", "brightness"):
+    for name in ("clap", "essentia", "musicnn", "minilm", "brightness"):
         assert name in result.output
