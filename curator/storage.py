@@ -614,8 +614,9 @@ class Catalog:
             ).fetchone()
             if old is None:
                 raise CuratorError(f"no segment {segment_id!r}")
+            # An empty note and no note are the same thing to a curator.
             wanted = {"note": note, "excluded": None if excluded is None else str(excluded).lower()}
-            before = {"note": old[0], "excluded": str(old[1]).lower()}
+            before = {"note": old[0] or "", "excluded": str(old[1]).lower()}
             changed = {k: v for k, v in wanted.items() if v is not None and v != before[k]}
             for flag, value in changed.items():
                 _set_flag(con, segment_id, flag, value)
@@ -925,7 +926,7 @@ def _attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
 
 def _set_flag(con: Any, segment_id: str, flag: str, value: str | None) -> None:
     if flag == "note":
-        con.execute("UPDATE segments SET note = ? WHERE id = ?", [value, segment_id])
+        con.execute("UPDATE segments SET note = ? WHERE id = ?", [value or None, segment_id])
     else:
         con.execute("UPDATE segments SET excluded = ? WHERE id = ?", [value == "true", segment_id])
 

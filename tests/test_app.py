@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -61,16 +63,17 @@ def test_curator_app_serves_on_localhost(ingested: Project) -> None:
     port = free_port()
     server = subprocess.Popen(
         curator_command("app", "--project", ingested.root, "--port", port),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-        text=True,
+        start_new_session=True,  # its own process group, stopped as a whole below
     )
     try:
         assert wait_for(f"http://127.0.0.1:{port}/_stcore/health") == "ok"
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
         assert "<title>" in page.lower() or "streamlit" in page.lower()
     finally:
-        server.terminate()
+        # `curator app` runs streamlit as a child: stop the whole process group.
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
