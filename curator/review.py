@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,14 +170,31 @@ def label_is_tag(facet: str) -> bool:
 
 
 def tag_changes(
-    segment_id: str, facet: str, before: list[str], after: list[str]
+    segment_id: str,
+    facet: str,
+    before: list[str],
+    after: list[str],
+    confirm: Collection[tuple[str, str]] = (),
 ) -> list[HumanLabel]:
-    """The human labels that turn a segment's tags `before` into `after`."""
-    added = [HumanLabel(segment_id, facet, tag, present=True) for tag in after if tag not in before]
-    removed = [
-        HumanLabel(segment_id, facet, tag, present=False) for tag in before if tag not in after
-    ]
-    return added + removed
+    """The human labels that turn a segment's tags `before` into `after`.
+
+    Tags kept and listed in `confirm` (a model's tags the curator has checked) become
+    human-confirmed, so they count as reviewed and survive any re-tagging.
+    """
+    kept = [t for t in after if t in before and (facet, t) in confirm]
+    added = [HumanLabel(segment_id, facet, t, present=True) for t in after if t not in before]
+    removed = [HumanLabel(segment_id, facet, t, present=False) for t in before if t not in after]
+    return added + removed + [HumanLabel(segment_id, facet, t, present=True) for t in kept]
+
+
+def model_only_tags(row: dict[str, Any]) -> set[tuple[str, str]]:
+    """(facet, tag) a model gave the segment that no person has decided on yet."""
+    human = {(x["facet"], x["tag"]) for x in row["labels"] if x["source_kind"] == "human"}
+    return {
+        (x["facet"], x["tag"])
+        for x in row["labels"]
+        if x["source_kind"] == "model" and x["present"] and (x["facet"], x["tag"]) not in human
+    }
 
 
 def value_changes(

@@ -149,3 +149,17 @@ def test_filter_by_analyzer_confidence(tagged: Project) -> None:
     }
     assert unsure.total == len(quiet) == 6
     assert set(ids(unsure)) == quiet
+
+
+def test_saving_a_review_confirms_the_model_tags_kept(tagged: Project) -> None:
+    from curator.review import effective_tags, model_only_tags, tag_changes
+
+    row = review_page(tagged, ReviewFilter("instruments", "hi-hat"), 1, 1).segments[0]
+    before = effective_tags(row)["instruments"]
+    changes = tag_changes(
+        row["id"], "instruments", before, [*before, "snare"], model_only_tags(row)
+    )
+    assert {(c.tag, c.present) for c in changes} == {("snare", True), ("hi-hat", True)}
+    set_labels(tagged, changes)
+    both = review_page(tagged, ReviewFilter("instruments", "hi-hat", source="both"))
+    assert ids(both) == [row["id"]]

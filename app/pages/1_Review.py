@@ -17,6 +17,7 @@ from curator.review import (
     current_values,
     effective_tags,
     label_is_tag,
+    model_only_tags,
     review_page,
     save_segment,
     tag_changes,
@@ -62,6 +63,13 @@ def show_model_view(row: dict[str, Any]) -> None:
     ]
     if values:
         st.caption(" · ".join(values))
+    human = [
+        f"{x['tag']}{'' if x['present'] else ' (rejected)'} by {x['actor']}"
+        for x in row["labels"]
+        if x["source_kind"] == "human" and label_is_tag(x["facet"])
+    ]
+    if human:
+        st.caption("Human labels: " + ", ".join(human))
     if row["prompt"]:
         st.caption(f"Prompt: {row['prompt']}")
 
@@ -123,14 +131,16 @@ def edit_form(project: Project, row: dict[str, Any]) -> None:
         excluded = st.checkbox(
             "Exclude from training", row["excluded"], key=f"{row['id']}-excluded"
         )
+        confirm = st.checkbox("Confirm the model's tags I kept", True, key=f"{row['id']}-confirm")
         if st.form_submit_button("Save"):
             if new_tag:
                 add_tag(project.vocabulary_dir, new_facet, new_tag)
                 chosen[new_facet] = [*chosen.get(new_facet, []), new_tag]
+            unconfirmed = model_only_tags(row) if confirm else set()
             changes = [
                 c
                 for facet, tags in chosen.items()
-                for c in tag_changes(row["id"], facet, current.get(facet, []), tags)
+                for c in tag_changes(row["id"], facet, current.get(facet, []), tags, unconfirmed)
             ]
             changes += value_changes(row["id"], values, corrected)
             batch, changed = save_segment(project, row["id"], changes, note, excluded)
