@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,21 +122,35 @@ def _plugin_tables(path: Path, value: Any) -> dict[str, dict[str, Any]]:
 
 
 def _table(path: Path, name: str, default: Any, values: dict[str, Any]) -> Any:
-    known = {f.name: f for f in dataclasses.fields(default)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise SettingsError(f"{path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
+    reject_unknown_keys(type(default), values, f"{path}: [{name}]")
     converted = {
-        key: _convert(path, f"{name}.{key}", getattr(default, key), value)
+        key: typed_value(f"{path}: {name}.{key}", getattr(default, key), value)
         for key, value in values.items()
     }
     return dataclasses.replace(default, **converted)
 
 
-def _convert(path: Path, key: str, default: Any, value: Any) -> Any:
+def reject_unknown_keys(settings_class: type, values: Mapping[str, Any], table: str) -> None:
+    """Raise SettingsError naming every key of `values` the settings dataclass lacks.
+
+    Shared by curator.toml's own tables and by plugins checking their `[plugins.NAME]`.
+    """
+    known = [f.name for f in dataclasses.fields(settings_class)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(
+            f"{table}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+
+
+def typed_value(label: str, default: Any, value: Any) -> Any:
+    """`value` checked against the type of `default` (ints widen to floats, lists to tuples).
+
+    `label` names the setting in the error, e.g. "[plugins.clap] hop_seconds".
+    """
     if isinstance(default, tuple):
         if not isinstance(value, list):
-            raise SettingsError(f"{path}: {key} must be a list")
+            raise SettingsError(f"{label} must be a list")
         return tuple(value)
     if isinstance(default, bool) or not isinstance(default, int | float):
         expected: type = type(default)
@@ -144,7 +159,7 @@ def _convert(path: Path, key: str, default: Any, value: Any) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
-        raise SettingsError(f"{path}: {key} must be {expected.__name__}, got {value!r}")
+        raise SettingsError(f"{label} must be {expected.__name__}, got {value!r}")
     return value
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys, typed_value
 
 DEFAULT_MODEL = "laion/larger_clap_music"
 POOLINGS = ("mean", "max")
@@ -41,15 +42,12 @@ class ClapSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClapSettings:
         """Build from a `[plugins.clap]` table; unknown keys and bad values are named."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise SettingsError(
-                f"unknown key(s) in [plugins.clap]: {', '.join(unknown)} "
-                f"(known: {', '.join(known)})"
-            )
+        reject_unknown_keys(cls, values, "[plugins.clap]")
         defaults = cls()
-        converted = {k: _convert(k, getattr(defaults, k), v) for k, v in values.items()}
+        converted = {
+            k: typed_value(f"[plugins.clap] {k}", getattr(defaults, k), v)
+            for k, v in values.items()
+        }
         settings = dataclasses.replace(defaults, **converted)
         settings.validate()
         return settings
@@ -70,15 +68,6 @@ class ClapSettings:
         """The settings that change scores or embeddings (batching and device do not)."""
         keep = ("model", "window_seconds", "hop_seconds", "pooling", "phrase_template")
         return {key: getattr(self, key) for key in keep}
-
-
-def _convert(key: str, default: Any, value: Any) -> Any:
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not type(default):
-        expected = type(default).__name__
-        raise SettingsError(f"[plugins.clap] {key} must be {expected}, got {value!r}")
-    return value
 
 
 def _problem(settings: ClapSettings) -> str | None:

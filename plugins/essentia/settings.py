@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys
 
 TABLE = "[plugins.essentia]"
 BPM_METHODS = ("degara", "multifeature")
@@ -54,12 +54,7 @@ class EssentiaSettings:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> EssentiaSettings:
         """Build from the project's table, rejecting unknown keys and bad values by name."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise SettingsError(
-                f"{TABLE}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})"
-            )
+        reject_unknown_keys(cls, table, TABLE)
         values = {name: _converted(name, value) for name, value in table.items()}
         settings = cls(**values)
         settings.validate()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys, typed_value
 
 TABLE = "[plugins.minilm]"
 
@@ -32,20 +33,14 @@ class MiniLMSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MiniLMSettings:
         """Build from a `[plugins.minilm]` table; unknown keys and bad values are named."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise SettingsError(
-                f"{TABLE}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})"
-            )
+        reject_unknown_keys(cls, values, TABLE)
         defaults = cls()
         checked = {key: _checked(key, getattr(defaults, key), v) for key, v in values.items()}
         return dataclasses.replace(defaults, **checked)
 
 
 def _checked(key: str, default: Any, value: Any) -> Any:
-    if type(value) is not type(default):
-        raise SettingsError(f"{TABLE} {key} must be {type(default).__name__}, got {value!r}")
+    value = typed_value(f"{TABLE} {key}", default, value)
     if isinstance(value, int) and value < 1:
         raise SettingsError(f"{TABLE} {key} must be at least 1, got {value}")
     return value

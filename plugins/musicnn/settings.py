@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 # plugins/musicnn/settings.py -> the repository root, where set-up writes .models/.
@@ -36,13 +37,7 @@ class MusicnnSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> MusicnnSettings:
         """Read the table, naming any unknown key or bad value."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise SettingsError(
-                f"[plugins.musicnn] has unknown key(s) {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
+        reject_unknown_keys(cls, table, "[plugins.musicnn]")
         settings = cls(**table)
         if settings.model not in MODELS:
             raise SettingsError(
