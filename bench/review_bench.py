@@ -14,37 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from synthetic import add_segments
 
 from curator.project import Project, init_project
 from curator.review import ReviewFilter, bulk_relabel, review_page, set_labels, undo
-from curator.storage import HumanLabel, RunRecord, SegmentRecord, TrackRecord
+from curator.storage import HumanLabel, RunRecord
 
 TAGS_PER_SEGMENT = 10
 
 
 def build(project: Project, segments: int, rng: np.random.Generator) -> None:
     """Tracks, segments, one tag run with scores for every tag, and its model labels."""
-    tracks = [
-        TrackRecord(
-            f"{i:016x}",
-            f"{i:032x}",
-            f"/beats/{i}.wav",
-            90.0,
-            44100,
-            2,
-            "WAV",
-            "PCM_16",
-            "ingested",
-            None,
-        )
-        for i in range(segments // 2)
-    ]
-    rows = [
-        SegmentRecord(f"{t.id}-{k}", t.id, k, 5.0 + 40 * k, 30.0, -18.0, -1.0, False)
-        for t in tracks
-        for k in range(2)
-    ]
-    project.catalog.save_ingest_batch([], tracks, rows)
+    rows = add_segments(project, segments, 90.0, 30.0)
     tags = [(t.facet, t.name) for t in project.vocabulary().tags()]
     run_id = project.catalog.start_run(
         RunRecord("tag", "clap", "1", {}, "bench", None, tags, False, "bench")

@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from synthetic import add_segments
 
 from curator.demo import render_demo_dataset
 from curator.ingest import ingest
+from curator.plugins.clap.settings import ClapSettings
+from curator.plugins.clap.tagger import embedding_model_name
 from curator.project import Project, init_project, open_project
 from curator.registry import load_registry
-from curator.runs import retag_from_cache, run_tagger
-from curator.storage import SegmentRecord, TrackRecord, write_parquet
+from curator.runs import plugin_context, retag_from_cache, run_tagger
 from curator.testing.tiny_clap import tiny_tokenizer
 
 RATE = 48000
@@ -111,45 +113,19 @@ def _scores(audio, text):
 
 def synthetic_catalogue(project: Project, segments: int, dim: int) -> None:
     """`segments` segments with random unit embeddings cached for the clap tagger."""
-    tracks = [
-        TrackRecord(
-            f"{i:016x}",
-            f"{i:032x}",
-            f"/synthetic/{i}.wav",
-            60.0,
-            44100,
-            2,
-            "WAV",
-            "PCM_16",
-            "ingested",
-            None,
-        )
-        for i in range(segments // 2)
-    ]
-    rows = [
-        SegmentRecord(f"{t.id}-{k}", t.id, k, 5.0 + 30 * k, 25.0, -20.0, -3.0, False)
-        for t in tracks
-        for k in range(2)
-    ]
-    project.catalog.save_ingest_batch([], tracks, rows)
+    rows = add_segments(project, segments, 60.0, 25.0)
     vectors = np.random.default_rng(0).standard_normal((len(rows), dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    model = load_registry().tagger("clap")
-    model.setup(
-        __import__("curator.runs", fromlist=["plugin_context"]).plugin_context(project, "clap")
-    )
-    shard = project.root / "embeddings.parquet"
-    write_parquet(
-        shard,
-        {
-            "segment_id": np.array([r.id for r in rows]),
-            "model": np.array([model.embedding_model] * len(rows)),
-            "run_id": np.zeros(len(rows), dtype=np.int64),
-            "vector": vectors,
-        },
-    )
-    with project.catalog.connect() as con:
-        con.execute(f"INSERT INTO embeddings BY NAME SELECT * FROM read_parquet('{shard}')")
+    # The name the tagger caches under, known from its settings without loading the model.
+    model = embedding_model_name(ClapSettings.from_mapping(project.settings.plugins["clap"]))
+    ids = [r.id for r in rows]
+    embeddings = {
+        "segment_id": np.array(ids),
+        "model": np.array([model] * len(ids)),
+        "run_id": np.zeros(len(ids), dtype=np.int64),
+        "vector": vectors,
+    }
+    project.catalog.merge_columns(0, "clap", {"embeddings": embeddings}, ids)
 
 
 def time_retag(project: Project) -> tuple[float, float, int]:
@@ -159,8 +135,6 @@ def time_retag(project: Project) -> tuple[float, float, int]:
     registry = load_registry()
     tagger = registry.tagger("clap")
     started = time.perf_counter()
-    from curator.runs import plugin_context
-
     tagger.setup(plugin_context(project, "clap"))
     setup_s = time.perf_counter() - started
 
