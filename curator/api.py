@@ -66,7 +66,27 @@ class PluginContext:
     device: str = "cpu"
 
 
-class Tagger(ABC):
+class Plugin(ABC):  # noqa: B024 - what every kind of plugin shares; nothing to override
+    """What every contributed thing has: a unique `name`, a `version`, and `setup`.
+
+    Change `version` whenever the output would change. `setup` runs once per run, never
+    at import; the default keeps the context as `self.context`.
+    """
+
+    name: str = ""
+    version: str = "0"
+
+    def setup(self, context: PluginContext) -> None:
+        """Load models; the default keeps the context as `self.context`."""
+        self.context = context
+
+    def settings_for_run(self) -> dict[str, Any]:
+        """The settings that change this plugin's output, recorded with each run."""
+        context = getattr(self, "context", None)
+        return dict(context.settings) if context else {}
+
+
+class Tagger(Plugin):
     """Scores segments against tags of one or more facets.
 
     Class attributes a tagger sets: `name`, `version` (change it whenever its scores would
@@ -75,16 +95,10 @@ class Tagger(ABC):
     (called once per run, never at import); `tag` scores a batch.
     """
 
-    name: str = ""
-    version: str = "0"
     facets: tuple[str, ...] = ()
     sample_rate: int = 48000
     channels: int = 1
     embedding_model: str | None = None
-
-    def setup(self, context: PluginContext) -> None:
-        """Load models; the default keeps the context as `self.context`."""
-        self.context = context
 
     @abstractmethod
     def tag(self, batch: Sequence[SegmentAudio]) -> list[TagResult]:
@@ -114,11 +128,6 @@ class Tagger(ABC):
             for tag in facet.tags
         ]
 
-    def settings_for_run(self) -> dict[str, Any]:
-        """The settings that change this tagger's output, recorded with each run."""
-        context = getattr(self, "context", None)
-        return dict(context.settings) if context else {}
-
     def label_threshold(self, facet: str, tag: str) -> float:
         """Score from which a tag becomes a model label: the vocabulary's, unless overridden."""
         known = self._facet(facet)
@@ -138,45 +147,31 @@ class Tagger(ABC):
         return vocabulary.facet(name) if vocabulary and name in vocabulary.facet_names else None
 
 
-class Analyzer(ABC):
+class Analyzer(Plugin):
     """Measures segments (tempo, key, scale, loudness, ...), each value with a confidence.
 
     Class attributes: `name`, `version`, `measures` (the names it returns), and the
     `sample_rate` and `channels` it wants.
     """
 
-    name: str = ""
-    version: str = "0"
     measures: tuple[str, ...] = ()
     sample_rate: int = 44100
     channels: int = 1
-
-    def setup(self, context: PluginContext) -> None:
-        self.context = context
 
     @abstractmethod
     def analyze(self, batch: Sequence[SegmentAudio]) -> list[list[Measurement]]:
         """Measurements per segment, in the batch's order."""
 
-    def settings_for_run(self) -> dict[str, Any]:
-        context = getattr(self, "context", None)
-        return dict(context.settings) if context else {}
 
-
-class Embedder(ABC):  # noqa: B024 - a plugin provides embed_text, embed_audio or both
+class Embedder(Plugin):  # a plugin provides embed_text, embed_audio or both
     """A text or audio encoder others can reuse (the tag map embeds tag phrases with it).
 
     Class attributes: `name`, `version`, `modalities` ("text", "audio" or both),
     `sample_rate` for audio.
     """
 
-    name: str = ""
-    version: str = "0"
     modalities: tuple[str, ...] = ("text",)
     sample_rate: int = 48000
-
-    def setup(self, context: PluginContext) -> None:
-        self.context = context
 
     def embed_text(self, phrases: Sequence[str]) -> np.ndarray:
         """One L2-normalised row per phrase."""
@@ -187,28 +182,16 @@ class Embedder(ABC):  # noqa: B024 - a plugin provides embed_text, embed_audio o
         raise NotImplementedError(f"{self.name} does not embed audio")
 
 
-class PromptWriter(ABC):
+class PromptWriter(Plugin):
     """Writes a training prompt from a segment's metadata (tags per facet, tempo, key)."""
-
-    name: str = ""
-    version: str = "0"
-
-    def setup(self, context: PluginContext) -> None:
-        self.context = context
 
     @abstractmethod
     def write(self, metadata: Mapping[str, Any], seed: int) -> str:
         """One prompt for one segment's metadata record (the seed's JSON format)."""
 
 
-class Exporter(ABC):
+class Exporter(Plugin):
     """Writes a selection of segments somewhere a trainer can read it."""
-
-    name: str = ""
-    version: str = "0"
-
-    def setup(self, context: PluginContext) -> None:
-        self.context = context
 
     @abstractmethod
     def export(self, records: Sequence[Mapping[str, Any]], out: Path) -> Path:
