@@ -27,6 +27,11 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 _migrated: set[Path] = set()
 _ROWS_PER_STATEMENT = 256
 
+# A segment goes into training when its track is present and it is neither silent nor
+# excluded by a curator (s = segments, t = tracks).
+_USABLE = "t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
+_USABLE_IDS = f"SELECT s.id FROM segments s JOIN tracks t ON t.id = s.track_id WHERE {_USABLE}"
+
 
 def _effective_labels_sql(where: str = "true") -> str:
     """Human over model: one row per (segment, facet, tag) with a label matching `where`.
@@ -348,8 +353,7 @@ class Catalog:
                 _scalar(
                     con,
                     "SELECT coalesce(sum(s.duration), 0) / 3600 FROM segments s JOIN tracks t "
-                    "ON t.id = s.track_id WHERE t.status = 'ingested' AND NOT s.silent "
-                    "AND NOT s.excluded",
+                    f"ON t.id = s.track_id WHERE {_USABLE}",
                 )
             )
 
@@ -375,11 +379,7 @@ class Catalog:
 
     def segment_rows(self, include_unusable: bool = False) -> list[dict[str, Any]]:
         """Segments with their track's path and audio properties, ordered by id."""
-        where = (
-            ""
-            if include_unusable
-            else "WHERE t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
-        )
+        where = "" if include_unusable else f"WHERE {_USABLE}"
         with self.connect() as con:
             cursor = con.execute(
                 "SELECT s.id, s.track_id, t.path AS source, s.idx, s.start, s.duration, "
@@ -473,8 +473,7 @@ class Catalog:
         with self.connect() as con:
             cursor = con.execute(
                 "SELECT s.id, t.path AS source, s.start, s.duration FROM segments s "
-                "JOIN tracks t ON t.id = s.track_id WHERE t.status = 'ingested' "
-                "AND NOT s.silent AND NOT s.excluded AND s.id NOT IN ("
+                f"JOIN tracks t ON t.id = s.track_id WHERE {_USABLE} AND s.id NOT IN ("
                 " SELECT i.segment_id FROM run_items i JOIN runs r ON r.id = i.run_id "
                 " WHERE r.settings_hash = ? AND i.status = 'done') ORDER BY s.id"
                 + (f" LIMIT {int(limit)}" if limit is not None else ""),
@@ -670,15 +669,11 @@ class Catalog:
             return _dicts(
                 con.execute(
                     "SELECT tag, count(*) FILTER (WHERE human IS NULL AND model) AS model, "
-                    "count(*) FILTER (WHERE human) AS human FROM (SELECT segment_id, tag, "
-                    "bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
-                    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model "
-                    "FROM labels WHERE facet = $facet GROUP BY segment_id, tag) p "
-                    "WHERE (human OR (human IS NULL AND model)) AND segment_id IN (SELECT s.id "
-                    "FROM segments s JOIN tracks t ON t.id = s.track_id WHERE "
-                    + _STATE_SQL["usable"]
+                    f"count(*) FILTER (WHERE human) AS human FROM ({_LABEL_PIVOT}) p "
+                    "WHERE (human OR (human IS NULL AND model)) AND segment_id IN ("
+                    + _USABLE_IDS
                     + ") GROUP BY tag ORDER BY count(*) DESC, tag",
-                    {"facet": facet},
+                    {"facet": facet, "tag": None},
                 )
             )
 
@@ -690,7 +685,7 @@ class Catalog:
                 + _effective_labels_sql("facet = $name")
                 + ") e JOIN segments s ON s.id = e.segment_id JOIN tracks t ON "
                 "t.id = s.track_id WHERE e.present AND e.value IS NOT NULL AND "
-                + _STATE_SQL["usable"]
+                + _USABLE
                 + " ORDER BY e.segment_id",
                 {"name": name},
             ).fetchall()
@@ -706,9 +701,8 @@ class Catalog:
         with self.connect() as con:
             return con.execute(
                 f"SELECT a.tag, b.tag, count(*) FROM ({present}) a JOIN ({present}) b USING "
-                "(segment_id) WHERE a.facet = $facet AND b.facet = $other AND segment_id IN "
-                "(SELECT s.id FROM segments s JOIN tracks t ON t.id = s.track_id WHERE "
-                + _STATE_SQL["usable"]
+                "(segment_id) WHERE a.facet = $facet AND b.facet = $other AND segment_id IN ("
+                + _USABLE_IDS
                 + ") GROUP BY ALL ORDER BY 3 DESC",
                 facets,
             ).fetchall()
@@ -801,14 +795,14 @@ class Catalog:
 
 
 _STATE_SQL = {
-    "usable": "t.status = 'ingested' AND NOT s.silent AND NOT s.excluded",
+    "usable": _USABLE,
     "silent": "s.silent",
     "excluded": "s.excluded",
     "missing": "t.status <> 'ingested'",
 }
 # Per (segment, facet, tag): the person's label, the models' (any says present), best score.
 _LABEL_PIVOT = (
-    "SELECT segment_id, bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
+    "SELECT segment_id, tag, bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
     "bool_or(present) FILTER (WHERE source_kind = 'model') AS model FROM labels "
     "WHERE ($facet IS NULL OR facet = $facet) AND ($tag IS NULL OR tag = $tag) "
     "GROUP BY segment_id, facet, tag"
