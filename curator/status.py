@@ -40,6 +40,15 @@ def _size(path: Path) -> int:
 
 
 def _run_line(run: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "kind", "plugin", "plugin_version", "status", "from_cache", "done", "failed",
-            "settings")
+    keys = (
+        "id",
+        "kind",
+        "plugin",
+        "plugin_version",
+        "status",
+        "from_cache",
+        "done",
+        "failed",
+        "settings",
+    )
     return {key: run[key] for key in keys} | {"started_at": str(run["started_at"])}
