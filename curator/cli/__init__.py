@@ -30,9 +30,23 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from curator.cli import app, demo, ingest, metadata, plugins, project
+    from curator.cli import (
+        app,
+        demo,
+        export,
+        ingest,
+        jobs,
+        metadata,
+        plugins,
+        project,
+        prompts,
+        rebalance,
+        suspects,
+    )
 
-    for module in (project, ingest, plugins, demo, app, metadata):
+    modules = (project, ingest, plugins, demo, app, metadata)
+    modules += (rebalance, prompts, export, jobs, suspects)
+    for module in modules:
         module.register(cli)
 
 

@@ -1,4 +1,4 @@
-"""The catalogue: the one class that talks to DuckDB. No other module imports duckdb.
+"""The catalogue: the one package that talks to DuckDB. No other package imports duckdb.
 
 DuckDB lets one process at a time open the file (DESIGN.md decision 2), so a Catalog never
 keeps it open: every call opens, works and closes, and an open refused because another
