@@ -44,9 +44,9 @@ def _register() -> None:
         suspects,
     )
 
-    modules = (project, ingest, plugins, demo, app, metadata)
-    modules += (rebalance, prompts, export, jobs, suspects)
-    for module in modules:
+    for module in (project, ingest, plugins, demo, app, metadata):
+        module.register(cli)
+    for module in (rebalance, prompts, export, jobs, suspects):
         module.register(cli)
 
 
