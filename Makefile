@@ -27,6 +27,9 @@ bench: setup
 	.venv/bin/python bench/tagging_bench.py
 	.venv/bin/python bench/analyzer_bench.py
 	.venv/bin/python bench/review_bench.py
+	.venv/bin/python bench/rebalance_bench.py
+	.venv/bin/python bench/export_bench.py
+	.venv/bin/python bench/suspects_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache
