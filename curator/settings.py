@@ -79,6 +79,78 @@ class TaggingSettings:
 
 
 @dataclass(frozen=True)
+class TrainingSettings:
+    """How fine-tuning and generation jobs run (`curator train`, `curator generate`).
+
+    python: the .venv-train interpreter; empty means $CURATOR_TRAIN_PYTHON, else the
+      repository's `.venv-train/bin/python` (built by `make setup`).
+    max_gpu_jobs: jobs on a GPU at once on this machine; the others wait in the queue.
+    lock_dir: where the machine-wide GPU slots live (empty: a folder under the temp dir).
+    cancel_grace_seconds: after a cancel, how long a job may take to stop before it is killed.
+    model_config / ckpt: the base model the app offers (e.g. Stable Audio Open 1.0 files).
+    device: "cpu", "cuda" or "auto"; precision: "32", "16-mixed" (CUDA only), "bf16-mixed".
+    batch_size, checkpoint_every, num_workers, learning_rate: training defaults.
+    """
+
+    python: str = ""
+    max_gpu_jobs: int = 1
+    lock_dir: str = ""
+    cancel_grace_seconds: float = 30.0
+    model_config: str = ""
+    ckpt: str = ""
+    device: str = "auto"
+    precision: str = "32"
+    batch_size: int = 4
+    checkpoint_every: int = 500
+    num_workers: int = 2
+    learning_rate: float = 5e-5
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How `curator export` writes a training set (the CLI's flags override these).
+
+    exporter: the exporter plugin that writes the trainer's files ("stable-audio-tools").
+    format: "wav" or "flac", one audio file per segment (and per repeated copy).
+    bit_depth: 16 or 24 bits per sample.
+    sample_rate / channels: of the written audio (Stable Audio Open: 44100 Hz, 2).
+    seconds: what the `seconds_start` / `seconds_total` conditioning says: "segment" (the
+      segment as its own clip: 0 and its duration) or "track" (its position in the source
+      track: its start and the track's duration).
+    writer: whose prompts go in ("" = the newest of any writer); a curator's edit always
+      wins. Segments without a prompt get one from this writer ("" = "template").
+    seed: seed for the prompts written during an export.
+    workers: threads decoding and writing audio (0: one per core, at most 4).
+    """
+
+    exporter: str = "stable-audio-tools"
+    format: str = "wav"
+    bit_depth: int = 16
+    sample_rate: int = 44100
+    channels: int = 2
+    seconds: str = "segment"
+    writer: str = ""
+    seed: int = 0
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class RebalanceSettings:
+    """Defaults of `curator rebalance` (its flags override them).
+
+    max_repeats: the most copies of one segment a selection holds (rare tags are upsampled
+      by repeating their segments up to this).
+    validation: the fraction of a selection's tracks set aside for validation.
+    repeat_factor_threshold: t of repeat-factor sampling, r = max(1, sqrt(t / f)); LVIS
+      used 0.001 for 1,200 classes, a vocabulary of tens of tags needs a larger one.
+    """
+
+    max_repeats: int = 4
+    validation: float = 0.1
+    repeat_factor_threshold: float = 0.1
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in `curator.toml`; each table is optional.
 
@@ -88,6 +160,9 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     tagging: TaggingSettings = field(default_factory=TaggingSettings)
+    rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -199,9 +274,54 @@ min_confidence = 0.7
 offline = false
 device = "auto"
 
+[rebalance]
+# The most copies of one segment in a selection; the share of its tracks kept for
+# validation; repeat-factor sampling's threshold t (r = max(1, sqrt(t / tag frequency))).
+max_repeats = 4
+validation = 0.1
+repeat_factor_threshold = 0.1
+
 # Each plugin reads its own table; see `curator plugins` and docs/plugins.md.
 # [plugins.clap]
 # model = "laion/larger_clap_music"      # a hub id or a local folder
 # [plugins.essentia]
 # bpm_method = "degara"
+
+[training]
+# The .venv-train interpreter ("": $CURATOR_TRAIN_PYTHON, else the repository's .venv-train).
+python = ""
+# Jobs on a GPU at once on this machine (the rest wait their turn); where the slots live.
+max_gpu_jobs = 1
+lock_dir = ""
+# Seconds a cancelled job gets to stop by itself before it is killed.
+cancel_grace_seconds = 30.0
+# The base model the app offers: a model_config.json and its .ckpt/.safetensors.
+model_config = ""
+ckpt = ""
+# Training defaults: "cpu", "cuda" or "auto"; precision "32", "16-mixed" (CUDA only) or
+# "bf16-mixed" (half the memory on a GPU).
+device = "auto"
+precision = "32"
+batch_size = 4
+checkpoint_every = 500
+num_workers = 2
+learning_rate = 5e-5
+
+[export]
+# The exporter plugin that writes the trainer's files (see `curator plugins`).
+exporter = "stable-audio-tools"
+# Each segment (and each repeated copy) as its own file: "wav" or "flac", 16 or 24 bits.
+format = "wav"
+bit_depth = 16
+sample_rate = 44100
+channels = 2
+# seconds_start/seconds_total: "segment" (the segment as its own clip) or "track" (its
+# position in the source track, as the seed kept start offsets).
+seconds = "segment"
+# Whose prompts go in ("": the newest of any writer; a curator's edit always wins), and
+# the seed for prompts written for segments that have none yet ("" writes with "template").
+writer = ""
+seed = 0
+# Threads decoding and writing audio (0: one per core, at most 4).
+workers = 0
 """

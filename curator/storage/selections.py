@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from curator.errors import CuratorError
-from curator.storage import Catalog, _dicts, _insert
+from curator.storage import Catalog, _dicts, _register_columns
 
 SPLITS = ("train", "validation")
 
@@ -39,16 +41,15 @@ def save_selection(
     bad = sorted({item.split for item in items} - set(SPLITS))
     if bad:
         raise CuratorError(f"selection {name!r}: unknown split(s) {', '.join(bad)}")
-    rows = [
-        {
-            "selection": name,
-            "segment_id": item.segment_id,
-            "repeats": item.repeats,
-            "weight": item.weight,
-            "split": item.split,
-        }
-        for item in items
-    ]
+    # Numpy columns scanned by DuckDB: 20,000 items in well under a second, where
+    # multi-row VALUES statements take seconds.
+    columns = {
+        "selection": np.full(len(items), name, dtype=object),
+        "segment_id": np.array([item.segment_id for item in items], dtype=object),
+        "repeats": np.array([item.repeats for item in items], dtype=np.int64),
+        "weight": np.array([item.weight for item in items], dtype=np.float64),
+        "split": np.array([item.split for item in items], dtype=object),
+    }
     with catalog.transaction() as con:
         con.execute("DELETE FROM selection_items WHERE selection = ?", [name])
         con.execute("DELETE FROM selections WHERE name = ?", [name])
@@ -56,7 +57,12 @@ def save_selection(
             "INSERT INTO selections (name, method, settings, report) VALUES (?, ?, ?, ?)",
             [name, method, json.dumps(settings or {}), json.dumps(report or {})],
         )
-        _insert(con, "selection_items", rows)
+        if items:
+            source = _register_columns(con, "_selection_items", columns)
+            con.execute(
+                "INSERT INTO selection_items (selection, segment_id, repeats, weight, split) "
+                f"SELECT * FROM ({source})"
+            )
 
 
 def selections(catalog: Catalog) -> list[dict[str, Any]]:
