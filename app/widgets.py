@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import streamlit as st
 
+from curator.audio import decode_window
+from curator.errors import AudioError
 from curator.project import Project
 from curator.review import SOURCES, STATES, ReviewFilter
 
@@ -40,3 +46,18 @@ def review_filter(
         state=state,
         confidence_below=unsure if unsure < 1.0 else None,
     )
+
+
+PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kHz
+
+
+def play_segment(row: dict[str, Any]) -> np.ndarray | None:
+    """An audio player for one segment (`source`, `start`, `duration`); returns the decoded
+    mono audio at PREVIEW_RATE for more views of it, or None (with a warning) if unreadable."""
+    try:
+        audio = decode_window(Path(row["source"]), row["start"], row["duration"], PREVIEW_RATE, 1)
+    except AudioError as exc:
+        st.warning(f"cannot play: {exc.reason}")
+        return None
+    st.audio(audio[:, 0], sample_rate=PREVIEW_RATE)
+    return audio

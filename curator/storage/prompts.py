@@ -4,46 +4,142 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from curator.storage import Catalog, _insert, _register_segments
+import numpy as np
+
+from curator.storage import Catalog, _register_segments
 
 HUMAN = "human"
 
 
 @dataclass(frozen=True)
 class PromptRow:
-    """One prompt; `writer` is "name@version" for a plugin, "human" for a curator's edit."""
+    """One prompt; `writer` is "name@version" for a plugin, "human" for a curator's edit.
+
+    input_key: what the prompt was written from (see curator.prompts.input_key); None for
+      a curator's edit.
+    """
 
     segment_id: str
     writer: str
     text: str
     run_id: int | None = None
+    input_key: str | None = None
 
     @property
     def source_kind(self) -> str:
         return "human" if self.writer == HUMAN else "model"
 
 
+@dataclass(frozen=True)
+class PromptOutcome:
+    """What happened to one segment in a prompt-writing run: done, or failed and why."""
+
+    segment_id: str
+    status: str  # done | failed
+    reason: str | None = None
+
+
+def _prompt_columns(rows: Sequence[PromptRow]) -> dict[str, list[object]]:
+    return {
+        "segment_id": [r.segment_id for r in rows],
+        "writer": [r.writer for r in rows],
+        "text": [r.text for r in rows],
+        "source_kind": [r.source_kind for r in rows],
+        "run_id": [r.run_id for r in rows],
+        "input_key": [r.input_key for r in rows],
+    }
+
+
+_COLUMN_TYPES = {"run_id": "INTEGER"}
+_REPLACE_PROMPT = (
+    "ON CONFLICT (segment_id, writer) DO UPDATE SET text = excluded.text, "
+    "run_id = excluded.run_id, input_key = excluded.input_key, created_at = now()"
+)
+
+
+def _upsert(con: Any, table: str, columns: dict[str, list[object]], conflict: str) -> None:
+    """Insert rows given as columns in one statement.
+
+    Thousands of prompts per batch: one scan of registered columns is tens of times
+    faster than multi-row VALUES statements.
+    """
+    if not columns or not next(iter(columns.values())):
+        return
+    con.register(f"_{table}_rows", {k: np.array(v, dtype=object) for k, v in columns.items()})
+    selects = ", ".join(f"{k}::{_COLUMN_TYPES.get(k, 'VARCHAR')} AS {k}" for k in columns)
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selects} FROM _{table}_rows {conflict}"
+    )
+    con.unregister(f"_{table}_rows")
+
+
 def save_prompts(catalog: Catalog, rows: Sequence[PromptRow]) -> None:
     """Store prompts, replacing any earlier one by the same writer for the same segment."""
-    records = [
-        {
-            "segment_id": r.segment_id,
-            "writer": r.writer,
-            "text": r.text,
-            "source_kind": r.source_kind,
-            "run_id": r.run_id,
-        }
-        for r in rows
-    ]
     with catalog.transaction() as con:
-        _insert(
-            con,
-            "prompts",
-            records,
-            "ON CONFLICT (segment_id, writer) DO UPDATE SET text = excluded.text, "
-            "run_id = excluded.run_id, created_at = now()",
-        )
+        _upsert(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
+
+
+def save_prompt_batch(
+    catalog: Catalog,
+    rows: Sequence[PromptRow],
+    run_id: int | None,
+    outcomes: Sequence[PromptOutcome],
+    cache: bool = True,
+) -> None:
+    """One batch of a writing run in one transaction: the prompts, their cache entries
+    (unless `cache` is off) and each segment's outcome in the run's items."""
+    with catalog.transaction() as con:
+        _upsert(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
+        if cache:
+            keyed = [r for r in rows if r.input_key]
+            _upsert(
+                con,
+                "prompt_cache",
+                {
+                    "input_key": [r.input_key for r in keyed],
+                    "writer": [r.writer for r in keyed],
+                    "text": [r.text for r in keyed],
+                },
+                "ON CONFLICT (input_key) DO UPDATE SET text = excluded.text, created_at = now()",
+            )
+        if run_id is not None:
+            _upsert(
+                con,
+                "run_items",
+                {
+                    "run_id": [run_id] * len(outcomes),
+                    "segment_id": [o.segment_id for o in outcomes],
+                    "status": [o.status for o in outcomes],
+                    "reason": [o.reason for o in outcomes],
+                },
+                "ON CONFLICT (run_id, segment_id) DO UPDATE SET status = excluded.status, "
+                "reason = excluded.reason",
+            )
+
+
+def stored_input_keys(catalog: Catalog, writer: str) -> dict[str, str]:
+    """segment id -> input key of the prompt `writer` ("name@version") stored for it."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            "SELECT segment_id, input_key FROM prompts WHERE writer = ? AND input_key IS NOT NULL",
+            [writer],
+        ).fetchall()
+    return dict(rows)
+
+
+def cached_prompts(catalog: Catalog, input_keys: Sequence[str]) -> dict[str, str]:
+    """input key -> the answer a writer gave for it before, for the keys that have one."""
+    if not input_keys:
+        return {}
+    with catalog.connect() as con:
+        con.register("_wanted_keys", {"input_key": np.asarray(input_keys, dtype=str)})
+        rows = con.execute(
+            "SELECT c.input_key, c.text FROM prompt_cache c "
+            "SEMI JOIN _wanted_keys w ON w.input_key = c.input_key"
+        ).fetchall()
+    return dict(rows)
 
 
 def effective_prompts(
@@ -53,6 +149,16 @@ def effective_prompts(
 
     Among model prompts the newest wins, or only `writer`'s ("name", any version) if given.
     """
+    return {
+        segment_id: row.text
+        for segment_id, row in prompts_in_use(catalog, segment_ids, writer).items()
+    }
+
+
+def prompts_in_use(
+    catalog: Catalog, segment_ids: Sequence[str] | None = None, writer: str | None = None
+) -> dict[str, PromptRow]:
+    """segment id -> the prompt in use with who wrote it (as effective_prompts chooses)."""
     where = "true"
     with catalog.connect() as con:
         if segment_ids is not None:
@@ -60,12 +166,13 @@ def effective_prompts(
             where = "segment_id IN (SELECT segment_id FROM _segments)"
         model_ok = "split_part(writer, '@', 1) = $writer" if writer else "true"
         rows = con.execute(
-            f"SELECT segment_id, arg_max(text, (source_kind = 'human', created_at)) "
+            "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key), "
+            "(source_kind = 'human', created_at)) "
             f"FROM prompts WHERE {where} AND (source_kind = 'human' OR {model_ok}) "
             "GROUP BY segment_id",
             {"writer": writer} if writer else {},
         ).fetchall()
-    return dict(rows)
+    return {segment_id: PromptRow(segment_id, **chosen) for segment_id, chosen in rows}
 
 
 def prompt_versions(catalog: Catalog, segment_id: str) -> list[dict[str, object]]:
@@ -78,3 +185,13 @@ def prompt_versions(catalog: Catalog, segment_id: str) -> list[dict[str, object]
         ).fetchall()
     names = ("writer", "text", "source_kind", "run_id", "created_at")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def delete_human_prompt(catalog: Catalog, segment_id: str) -> bool:
+    """Drop a curator's edit so the writers' prompt is used again; False if there was none."""
+    with catalog.transaction() as con:
+        found = con.execute(
+            "DELETE FROM prompts WHERE segment_id = ? AND writer = ? RETURNING segment_id",
+            [segment_id, HUMAN],
+        ).fetchall()
+    return bool(found)

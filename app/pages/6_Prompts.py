@@ -1,0 +1,144 @@
+"""Prompts: read and hear each segment's training prompt, edit it, or (re)write prompts."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+from curator.app.widgets import play_segment
+from curator.app_support import current_project
+from curator.errors import CuratorError
+from curator.project import Project
+from curator.prompts import (
+    DEFAULT_WRITER,
+    PromptSummary,
+    edit_prompt,
+    prompt_table,
+    revert_prompt,
+    write_prompts,
+)
+from curator.registry import load_registry
+from curator.storage.selections import selections
+
+ALL = "all usable segments"
+ANY = "any"
+
+
+def sidebar_filters(project: Project) -> tuple[str | None, str, str | None]:
+    st.sidebar.header("Filter")
+    names = [s["name"] for s in selections(project.catalog)]
+    selection = st.sidebar.selectbox("Selection", [ALL, *names], key="prompts-selection")
+    text = st.sidebar.text_input("Text in prompt, id or file", key="prompts-text")
+    tags = sorted({t.name for t in project.vocabulary().tags()})
+    tag = st.sidebar.selectbox("Tag", [ANY, *tags], key="prompts-tag")
+    return (
+        None if selection == ALL else selection,
+        text.strip(),
+        None if tag == ANY else tag,
+    )
+
+
+def write_panel(project: Project, rows: list[dict[str, Any]]) -> None:
+    with st.expander(f"Write prompts for these {len(rows)} segment(s)"):
+        writers = load_registry().names("prompt_writers")
+        columns = st.columns(3)
+        default = writers.index(DEFAULT_WRITER) if DEFAULT_WRITER in writers else 0
+        writer = columns[0].selectbox("Writer", writers, index=default, key="prompts-writer")
+        seed = columns[1].number_input("Seed", 0, step=1, key="prompts-seed")
+        force = columns[2].checkbox("Also rewrite up-to-date ones", key="prompts-force")
+        if st.button("Write prompts", key="write-prompts", disabled=not rows):
+            run_writer(project, [r["id"] for r in rows], writer, int(seed), force)
+
+
+def run_writer(project: Project, ids: list[str], writer: str, seed: int, force: bool) -> None:
+    bar = st.progress(0.0, text=f"Writing with {writer}")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Writing with {writer}: {done}/{total}")
+
+    try:
+        summary = write_prompts(project, ids, writer, seed, force, progress)
+    except CuratorError as exc:
+        st.error(str(exc))
+        return
+    st.session_state["prompts-last-run"] = summary
+    st.rerun()
+
+
+def last_run() -> None:
+    summary: PromptSummary | None = st.session_state.pop("prompts-last-run", None)
+    if summary is None:
+        return
+    st.success(
+        f"{summary.writer}: {summary.written} written, {summary.from_cache} from the cache, "
+        f"{summary.skipped} already up to date, {summary.failed} failed."
+    )
+    for segment_id, reason in summary.failures[:20]:
+        st.warning(f"{segment_id}: {reason}")
+
+
+def segment_editor(project: Project, row: dict[str, Any]) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{row['id']}** · {row['source']} · {row['start']:.1f} s")
+        facts = [", ".join(row["tags"]) or "no tags"]
+        facts += [f"{row['tempo']:g} BPM"] if row["tempo"] else []
+        facts += [row["key"]] if row["key"] else []
+        st.caption(" · ".join(facts))
+        play_segment(row)
+        st.caption(f"In use: {who_wrote(row)}")
+        # The key follows the prompt, so the box shows the new text after a save or revert.
+        digest = hashlib.sha1((row["prompt"] or "").encode()).hexdigest()[:8]
+        text = st.text_area("Prompt", row["prompt"] or "", key=f"prompt-{row['id']}-{digest}")
+        columns = st.columns([1, 1, 4])
+        if columns[0].button("Save as curator's", key=f"save-{row['id']}"):
+            save(project, row["id"], text)
+        if columns[1].button(
+            "Use the writer's", key=f"revert-{row['id']}", disabled=row["writer"] != "human"
+        ):
+            revert_prompt(project, row["id"])
+            st.rerun()
+
+
+def who_wrote(row: dict[str, Any]) -> str:
+    if row["writer"] is None:
+        return "no prompt yet"
+    return "a curator's edit" if row["writer"] == "human" else f"written by {row['writer']}"
+
+
+def save(project: Project, segment_id: str, text: str) -> None:
+    try:
+        edit_prompt(project, segment_id, text)
+    except CuratorError as exc:
+        st.error(str(exc))
+        return
+    st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Prompts · Curator", layout="wide")
+    project = current_project()
+    st.title("Prompts")
+    selection, text, tag = sidebar_filters(project)
+    per_page = st.sidebar.selectbox("Per page", [10, 25, 50], key="prompts-per-page")
+    rows = prompt_table(project, selection, text or None, tag)
+    last_run()
+    written = sum(1 for r in rows if r["prompt"])
+    st.caption(f"{len(rows)} segment(s), {written} with a prompt; a curator's edit wins.")
+    write_panel(project, rows)
+    if not rows:
+        st.info("No segment matches the filter.")
+        return
+    st.dataframe(
+        [{k: r[k] for k in ("id", "prompt", "writer")} for r in rows],
+        hide_index=True,
+        width="stretch",
+    )
+    pages = max(1, -(-len(rows) // per_page))
+    page = st.sidebar.number_input("Page", 1, pages, 1, key="prompts-page")
+    for row in rows[(page - 1) * per_page : page * per_page]:
+        segment_editor(project, row)
+
+
+main()

@@ -1,0 +1,38 @@
+"""The template writer's settings: the project's `[plugins.template]` table, checked by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys, typed_value
+
+TABLE = "[plugins.template]"
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """How the template writer words a prompt.
+
+    synonym_rate: the chance (0 to 1) that a tag is named by one of its vocabulary
+      synonyms instead of its own name; 0 always uses tag names.
+    """
+
+    synonym_rate: float = 0.5
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TemplateSettings:
+        """Build from a `[plugins.template]` table; unknown keys and bad values are named."""
+        reject_unknown_keys(cls, values, TABLE)
+        defaults = cls()
+        checked = {
+            key: typed_value(f"{TABLE} {key}", getattr(defaults, key), value)
+            for key, value in values.items()
+        }
+        settings = dataclasses.replace(defaults, **checked)
+        if not 0.0 <= settings.synonym_rate <= 1.0:
+            raise SettingsError(f"{TABLE} synonym_rate must be between 0 and 1")
+        return settings
