@@ -191,8 +191,22 @@ class PromptWriter(Plugin):
 
 
 class Exporter(Plugin):
-    """Writes a selection of segments somewhere a trainer can read it."""
+    """Writes a selection of segments somewhere a trainer can read it.
 
+    `curator export` writes what every trainer needs first (each segment's audio file and
+    repeated copies, `manifest.jsonl`, `metadata.parquet`) into a folder beside the
+    destination, then calls `export` to add the trainer's own files (dataset config, loader
+    code, README), then renames the folder into place.
+    """
+
+    # `final` was added because the audio is written by the core (decoding, resuming and the
+    # atomic rename are the same for every trainer), so `out` is a staging folder, and files
+    # a trainer reads paths from as given (stable-audio-tools' dataset config) must name the
+    # folder's final place.
     @abstractmethod
-    def export(self, records: Sequence[Mapping[str, Any]], out: Path) -> Path:
-        """Write `records` (per-segment metadata with prompts) under `out`; return the folder."""
+    def export(
+        self, records: Sequence[Mapping[str, Any]], out: Path, final: Path | None = None
+    ) -> Path:
+        """Write `records` (one per audio file: metadata, prompt, `filepath` relative to
+        `out`) under `out`; `final` is where `out` will be once complete (None: `out`
+        itself). Return the folder."""
