@@ -220,10 +220,16 @@ def _segment(row: Mapping[str, Any], item: SelectionItem, meta: Mapping[str, Any
         duration=float(row["duration"]),
         track_duration=float(row["track_duration"]),
         split=item.split,
-        repeats=max(1, int(item.repeats)),
+        repeats=_copies(item),
         weight=float(item.weight),
         metadata=meta,
     )
+
+
+def _copies(item: SelectionItem) -> int:
+    # Repeats upsample rare tags for training; validation measures each segment once, or
+    # its loss would weigh the repeated segments more.
+    return 1 if item.split == "validation" else max(1, int(item.repeats))
 
 
 def _unusable_reasons(project: Project, segment_ids: Sequence[str]) -> list[tuple[str, str]]:
