@@ -6,15 +6,24 @@ import getpass
 import os
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from curator.errors import CuratorError
+from curator.learning import informative_ranking
 from curator.project import Project
 from curator.storage import HumanLabel, ReviewQuery
+from curator.storage.suspects import review_in_order, review_suspects
 
 SOURCES = ("model", "human", "both", "disagree")
 STATES = ("usable", "silent", "excluded", "missing")
+# Queue orders besides by id: the stored suspicion queue (`curator suspects`), and the
+# segments whose label would teach the learned tagger most (uncertainty sampling).
+ORDERS = {
+    "id": "by segment id",
+    "suspects": "likely wrong first",
+    "informative": "most informative for the learned tagger",
+}
 
 
 def current_curator() -> str:
@@ -33,6 +42,9 @@ class ReviewFilter:
     uncertain_first: order by how close the model's score is to the tag's threshold.
     state: "usable", "silent", "excluded" or "missing" (track gone); None for all.
     confidence_below: segments whose latest tempo or key estimate has a lower confidence.
+    order: "id"; "suspects" (segments with open suspicion-queue items, worst first, each
+      row's `suspects` listing them with their reasons); "informative" (segments the learned
+      tagger is least sure of for a tag they have no human label for; `informativeness`).
     """
 
     facet: str | None = None
@@ -43,8 +55,11 @@ class ReviewFilter:
     uncertain_first: bool = False
     state: str | None = "usable"
     confidence_below: float | None = None
+    order: str = "id"
 
     def check(self) -> None:
+        if self.order not in ORDERS:
+            raise CuratorError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
         if self.source is not None and self.source not in SOURCES:
             raise CuratorError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
         if self.state is not None and self.state not in STATES:
@@ -66,8 +81,21 @@ def review_page(
 ) -> ReviewPage:
     """Segments matching `where`, with their labels, scores and measurements."""
     where.check()
-    query = _query(project, where)
-    total, rows = project.catalog.review_segments(query, (page - 1) * page_size, page_size)
+    query, offset = _query(project, where), (page - 1) * page_size
+    # In the ranked orders the facet and tag choose the queue's items (a suspect may be a
+    # tag the segment lacks), not segments carrying the tag.
+    segments = replace(query, facet=None, tag=None, source=None, threshold=None)
+    if where.order == "suspects":
+        total, rows = review_suspects(
+            project.catalog, segments, where.facet, where.tag, offset, page_size
+        )
+    elif where.order == "informative":
+        ranking = informative_ranking(project, where.facet, where.tag)
+        total, rows = review_in_order(project.catalog, segments, ranking, offset, page_size)
+        for row in rows:
+            row["informativeness"] = row.pop("rank_value")
+    else:
+        total, rows = project.catalog.review_segments(query, offset, page_size)
     return ReviewPage(total, rows)
 
 

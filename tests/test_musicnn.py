@@ -259,3 +259,31 @@ def test_installed_entry_point_loads_it():
     registry = load_registry()
     assert isinstance(registry.tagger("musicnn"), MusicnnTagger)
     assert "musicnn" not in registry.errors
+
+
+# ---------------------------------------------------------------- the penultimate embedding
+
+
+@needs_graphs
+def test_penultimate_embedding_keeps_the_tags_and_adds_the_layer(taggers, clips):
+    tagger = MusicnnTagger()
+    tagger.setup(PluginContext(settings={"embedding": "penultimate"}))
+    assert tagger.embedding_model == "musicnn-MSD_musicnn-penultimate"
+    assert tagger.settings_for_run()["embedding"] == "penultimate"
+    assert "embedding" not in taggers["MSD_musicnn"].settings_for_run()
+    plain = taggers["MSD_musicnn"].tag([clips["piano"], clips["drums"]])
+    deep = tagger.tag([clips["piano"], clips["drums"]])
+    for before, after in zip(plain, deep, strict=True):
+        assert after.embedding is not None and after.embedding.shape == (250,)
+        # One graph run gives both outputs: the tag probabilities are exactly the same.
+        np.testing.assert_array_equal(after.embedding[:50], before.embedding)
+        assert after.scores == before.scores
+    (again,) = tagger.tag_embeddings(deep[0].embedding[None])
+    assert again.scores == deep[0].scores
+    layer = [r.embedding[50:] for r in deep]
+    assert np.abs(layer[0] - layer[1]).max() > 0.5, "piano and drums differ in the layer"
+
+
+def test_unknown_embedding_setting_is_named():
+    with pytest.raises(SettingsError, match="embedding = 'last' is not one of tags, penultimate"):
+        MusicnnTagger().setup(PluginContext(settings={"embedding": "last"}))

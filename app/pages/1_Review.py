@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import streamlit as st
 from curator.app.widgets import review_filter
 from curator.app_support import current_project
 from curator.audio import decode_window, spectrogram_image
-from curator.errors import AudioError
+from curator.errors import AudioError, CuratorError
 from curator.project import Project
 from curator.review import (
+    ORDERS,
     ReviewFilter,
     current_values,
     effective_tags,
@@ -23,6 +25,7 @@ from curator.review import (
     tag_changes,
     value_changes,
 )
+from curator.suspects import SuspectOptions, find_suspects
 from curator.vocabulary import add_tag
 
 PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kHz
@@ -31,7 +34,44 @@ PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kH
 def sidebar_filter(project: Project) -> tuple[ReviewFilter, int]:
     st.sidebar.header("Filter")
     where = review_filter(project, st.sidebar)
-    return where, st.sidebar.selectbox("Per page", [10, 25, 50])
+    page_size = st.sidebar.selectbox("Per page", [10, 25, 50])
+    order = st.sidebar.selectbox(
+        "Queue", list(ORDERS), format_func=ORDERS.__getitem__, key="queue-order"
+    )
+    if order == "suspects" and st.sidebar.button("Recompute the suspicion queue"):
+        recompute_suspects(project, where)
+    return replace(where, order=order), page_size
+
+
+def recompute_suspects(project: Project, where: ReviewFilter) -> None:
+    """Cross-validate probes again (about a second per tag on 1,000 segments)."""
+    try:
+        with st.spinner("Training probes on the labels..."):
+            report = find_suspects(project, SuspectOptions(facet=where.facet, tags=_tags(where)))
+    except CuratorError as exc:
+        st.sidebar.error(str(exc))
+        return
+    flagged = sum(s.flagged for s in report.suspects)
+    st.sidebar.success(f"{len(report.judged)} tag(s) judged, {flagged} label(s) flagged.")
+
+
+def _tags(where: ReviewFilter) -> tuple[str, ...]:
+    return (where.tag,) if where.tag else ()
+
+
+def show_queue_reason(row: dict[str, Any]) -> None:
+    """Why a segment is in a ranked queue: its suspect labels, or how unsure the tagger is."""
+    for item in row.get("suspects", []):
+        label = "present" if item["present"] else "absent"
+        st.warning(
+            f"**{item['facet']}/{item['tag']}** ({label}) may be wrong, score "
+            f"{item['score']:.2f}: {item['reason']}"
+        )
+    if "informativeness" in row:
+        st.info(
+            f"The learned tagger is unsure here (informativeness {row['informativeness']:.2f}):"
+            " a label on this segment teaches it most."
+        )
 
 
 def show_audio(row: dict[str, Any]) -> None:
@@ -154,6 +194,7 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
         name = Path(row["source"]).name
         end = row["start"] + row["duration"]
         st.markdown(f"**{row['id']}** · {name} · {row['start']:.1f}-{end:.1f} s")
+        show_queue_reason(row)
         show_audio(row)
         show_model_view(row)
         edit_form(project, row)
@@ -163,7 +204,12 @@ def main() -> None:
     st.set_page_config(page_title="Review · Curator", layout="wide")
     project = current_project()
     where, page_size = sidebar_filter(project)
-    first = review_page(project, where, 1, 1)
+    try:
+        first = review_page(project, where, 1, 1)
+    except CuratorError as exc:  # e.g. no learned tagger trained yet
+        st.error(str(exc))
+        where = replace(where, order="id")
+        first = review_page(project, where, 1, 1)
     pages = max(1, -(-first.total // page_size))
     st.title("Review")
     page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)

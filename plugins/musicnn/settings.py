@@ -12,6 +12,7 @@ from curator.errors import SettingsError
 from curator.settings import reject_unknown_keys
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")
+EMBEDDINGS = ("tags", "penultimate")
 # plugins/musicnn/settings.py -> the repository root, where set-up writes .models/.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,11 +29,17 @@ class MusicnnSettings:
       when CURATOR_MODELS is set, else `.models/musicnn` in the repository.
     tag_map: per facet, Curator tag -> the musicnn tags whose highest score it takes;
       each entry replaces the built-in one for that tag, `[]` removes it.
+    embedding: what is cached per segment. "tags" (the default): the 50 averaged tag
+      probabilities, embedding model `musicnn-<model>`. "penultimate": those 50 followed by
+      the 200 values of the penultimate layer (`model/dense/BiasAdd`) averaged over the
+      segment's patches, embedding model `musicnn-<model>-penultimate`: an audio embedding
+      the learned tagger and the suspicion queue can train on. Tags are the same either way.
     """
 
     model: str = "MSD_musicnn"
     graph_dir: str | None = None
     tag_map: Mapping[str, Any] = field(default_factory=dict)
+    embedding: str = "tags"
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> MusicnnSettings:
@@ -43,7 +50,18 @@ class MusicnnSettings:
             raise SettingsError(
                 f"[plugins.musicnn] model = {settings.model!r} is not one of {', '.join(MODELS)}"
             )
+        if settings.embedding not in EMBEDDINGS:
+            raise SettingsError(
+                f"[plugins.musicnn] embedding = {settings.embedding!r} is not one of "
+                f"{', '.join(EMBEDDINGS)}"
+            )
         return settings
+
+    @property
+    def embedding_model(self) -> str:
+        """The name the cached embeddings are kept under."""
+        suffix = "-penultimate" if self.embedding == "penultimate" else ""
+        return f"musicnn-{self.model}{suffix}"
 
     def graph_folder(self, project_root: Path | None) -> Path:
         """Where this model's graph and tag list are read from."""

@@ -17,8 +17,11 @@ from .settings import MusicnnSettings
 from .tag_map import FACETS, build_layout
 
 SAMPLE_RATE = 16000
+INPUT = "model/Placeholder"
 OUTPUT = "model/Sigmoid"
+PENULTIMATE = "model/dense/BiasAdd"  # 200 values per patch, before the ReLU
 PATCH_FRAMES = 187  # one 3 s patch of 96 mel bands, what the models were trained on
+FRAME_SIZE, FRAME_HOP = 512, 256  # the mel frames TensorflowPredictMusiCNN cuts
 # One patch needs 186 hops of 256 samples (2.98 s); shorter audio is repeated to 3 s.
 MIN_SAMPLES = 3 * SAMPLE_RATE
 SETUP_COMMAND = "`make setup` (or `bash scripts/setup.sh`)"
@@ -46,33 +49,49 @@ class MusicnnTagger(Tagger):
         model = self.settings.model
         graph, tags = read_graph_files(self.settings.graph_folder(context.project_root), model)
         self.layout = build_layout(model, tags, self.settings.tag_map, context.vocabulary)
-        # The averaged tag probabilities are the cached "embedding": with them a changed
+        # The averaged tag probabilities start the cached "embedding": with them a changed
         # tag map or vocabulary re-tags the catalogue without decoding audio again.
-        self.embedding_model = f"musicnn-{model}"
-        self.predict = load_predictor(graph)
+        self.embedding_model = self.settings.embedding_model
+        if self.settings.embedding == "penultimate":
+            self.predict = PatchPredictor(graph)
+        else:
+            self.predict = load_predictor(graph)
 
     def tag(self, batch: Sequence[SegmentAudio]) -> list[TagResult]:
         if not batch:
             return []
-        return self.tag_embeddings(np.stack([self.probabilities(s) for s in batch]))
+        return self.tag_embeddings(np.stack([self.embedding(s) for s in batch]))
 
     def tag_embeddings(self, embeddings: np.ndarray) -> list[TagResult]:
-        """Re-score cached tag probabilities (one row per segment) with the current mapping."""
-        return [TagResult(self.layout.scores(row), row.astype(np.float32)) for row in embeddings]
+        """Re-score cached rows with the current mapping; their first 50 values are the
+        tag probabilities (the penultimate layer, when cached, follows them)."""
+        count = len(self.layout.tags)
+        return [
+            TagResult(self.layout.scores(row[:count]), row.astype(np.float32)) for row in embeddings
+        ]
 
-    def probabilities(self, segment: SegmentAudio) -> np.ndarray:
-        """The 50 tag probabilities, averaged over the segment's 3 s patches."""
+    def embedding(self, segment: SegmentAudio) -> np.ndarray:
+        """What is cached for a segment: the tag probabilities, then any penultimate layer."""
         if segment.sample_rate != SAMPLE_RATE:
             raise ValueError(
                 f"musicnn needs {SAMPLE_RATE} Hz audio, got {segment.sample_rate} Hz "
                 f"for segment {segment.segment_id}"
             )
-        patches = np.asarray(self.predict(mono_for_patches(segment.audio)))
-        return patches.mean(axis=0)
+        outputs = self.predict(mono_for_patches(segment.audio))
+        if isinstance(outputs, tuple):
+            return np.concatenate([part.mean(axis=0) for part in outputs])
+        return np.asarray(outputs).mean(axis=0)
+
+    def probabilities(self, segment: SegmentAudio) -> np.ndarray:
+        """The 50 tag probabilities, averaged over the segment's 3 s patches."""
+        return self.embedding(segment)[: len(self.layout.tags)]
 
     def settings_for_run(self) -> dict[str, Any]:
         """The model and the tag mapping in use: what decides this tagger's scores."""
-        return {"model": self.settings.model, "tag_map": self.layout.mapping_by_name()}
+        recorded = {"model": self.settings.model, "tag_map": self.layout.mapping_by_name()}
+        if self.settings.embedding != "tags":  # runs of the default keep their old identity
+            recorded["embedding"] = self.settings.embedding
+        return recorded
 
 
 def mono_for_patches(audio: np.ndarray) -> np.ndarray:
@@ -114,3 +133,43 @@ def load_predictor(graph: Path) -> Any:
     return es.TensorflowPredictMusiCNN(
         graphFilename=str(graph), output=OUTPUT, patchHopSize=PATCH_FRAMES
     )
+
+
+class PatchPredictor:
+    """Tag probabilities and the penultimate layer of every patch, from one graph run.
+
+    The same steps as TensorflowPredictMusiCNN (frames centred from the first sample,
+    float32 log-mel bands, non-overlapping 187-frame patches), which gives one output only.
+    """
+
+    def __init__(self, graph: Path) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import essentia.standard as es  # see load_predictor: before any Python TensorFlow
+
+        self.bands = es.TensorflowInputMusiCNN()
+        self.frames = es.FrameGenerator
+        self.model = es.TensorflowPredict(
+            graphFilename=str(graph), inputs=[INPUT], outputs=[OUTPUT, PENULTIMATE]
+        )
+
+    def __call__(self, mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import essentia
+
+        patches = self.patches(mono)
+        pool = essentia.Pool()
+        pool.set(INPUT, patches)
+        found = self.model(pool)
+        tags, penultimate = (
+            np.asarray(found[name], np.float32).reshape(len(patches), -1)
+            for name in (OUTPUT, PENULTIMATE)
+        )
+        return tags, penultimate
+
+    def patches(self, mono: np.ndarray) -> np.ndarray:
+        """Shape (patches, 1, 187, 96); the last incomplete patch is dropped, as Essentia does."""
+        frames = self.frames(mono, frameSize=FRAME_SIZE, hopSize=FRAME_HOP, startFromZero=False)
+        bands = np.array([self.bands(frame) for frame in frames], dtype=np.float32)
+        if len(bands) < PATCH_FRAMES:  # mono_for_patches gives 3 s, enough; kept safe anyway
+            bands = np.resize(bands, (PATCH_FRAMES, bands.shape[1]))
+        count = len(bands) // PATCH_FRAMES
+        return bands[: count * PATCH_FRAMES].reshape(count, 1, PATCH_FRAMES, -1)

@@ -1,0 +1,128 @@
+"""Learned tagger: train probes on the curators' labels, see their quality, re-tag with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from curator.app_support import current_project
+from curator.errors import CuratorError
+from curator.learning import (
+    LearnOptions,
+    apply_learned,
+    current_report,
+    embedding_choices,
+    learn,
+    learned_diff,
+)
+from curator.project import Project
+from curator.suspects import tagger_uncertainty
+
+
+def train_section(project: Project) -> None:
+    st.subheader("Train")
+    choices = embedding_choices(project)
+    if not choices:
+        st.info(
+            "No cached audio embeddings yet. Run a tagger that keeps them, e.g. "
+            '`curator tag --plugin musicnn` with `[plugins.musicnn] embedding = "penultimate"`.'
+        )
+        return
+    embedding = st.selectbox("Embedding model", choices, key="learn-embedding")
+    wanted = st.number_input("Verified labels wanted per tag (each side)", 1, 1000, 20)
+    with_models = st.checkbox("Also train on confident model labels", key="learn-models")
+    if st.button("Train the learned tagger", key="learn-train"):
+        options = LearnOptions(
+            embedding=embedding, labels_wanted=int(wanted), include_model_labels=with_models
+        )
+        try:
+            with st.spinner("Cross-validating and calibrating probes..."):
+                model = learn(project, options, tagger_uncertainty)
+        except CuratorError as exc:
+            st.error(str(exc))
+            return
+        st.success(f"Trained version {model.version}.")
+
+
+def report_section(report: dict[str, Any]) -> None:
+    st.subheader(f"Version {report['version']}")
+    st.caption(
+        f"Trained on {report['embedding']} embeddings; labels from calibrated probability "
+        f"{report['threshold']:.2f}. Precision and recall are cross-validated on verified "
+        "labels, a track's segments in one fold; 'needed' is how many more verified labels "
+        "the tag needs to reach the wanted count on each side."
+    )
+    rows = [
+        {
+            "facet": r["facet"],
+            "tag": r["tag"],
+            "verified +": r["positives"],
+            "verified -": r["negatives"],
+            "precision": _figure(r["precision"]),
+            "recall": _figure(r["recall"]),
+            "needed": r["needed"],
+            "trained": "yes" if r["trained"] else "no",
+        }
+        for r in report["tags"]
+    ]
+    st.dataframe(rows, hide_index=True, key="learn-report")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def retag_section(project: Project) -> None:
+    st.subheader("Re-tag with it")
+    if st.button("Show what tagging with it would change", key="learn-diff"):
+        try:
+            st.session_state["learned-diff"] = learned_diff(project)
+        except CuratorError as exc:
+            st.error(str(exc))
+    found = st.session_state.get("learned-diff")
+    if not found:
+        return
+    version, diffs = found
+    changed = [d for d in diffs if d.added or d.removed]
+    st.write(f"Tagging with learned@{version} would change {len(changed)} tag(s).")
+    if changed:
+        st.dataframe(
+            [
+                {
+                    "facet": d.facet,
+                    "tag": d.tag,
+                    "added": len(d.added),
+                    "removed": len(d.removed),
+                    "e.g.": ", ".join((d.added + d.removed)[:3]),
+                }
+                for d in changed
+            ],
+            hide_index=True,
+            key="learn-diff-table",
+        )
+    if st.button(f"Apply: tag with learned@{version}", key="learn-apply"):
+        summary = apply_learned(project)
+        st.session_state.pop("learned-diff")
+        st.success(f"Run {summary.run_id}: {summary.done} segment(s) tagged from cache.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Learned tagger · Curator", layout="wide")
+    project = current_project()
+    st.title("Learned tagger")
+    st.caption(
+        "Per-tag probes trained on the labels curators verified, over cached audio "
+        "embeddings. Every review makes the next version better; the version is the hash "
+        "of its training data, so each run says what it learned from."
+    )
+    train_section(project)
+    report = current_report(project)
+    if report is None:
+        st.info("No learned tagger yet: verify some labels on the Review page, then train.")
+        return
+    report_section(report)
+    retag_section(project)
+
+
+main()

@@ -1,0 +1,242 @@
+"""What the suspicion queue and the learned tagger read and keep: label cells, queue items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curator.storage import (
+    _USABLE,
+    Catalog,
+    ReviewQuery,
+    _attach_details,
+    _count,
+    _dicts,
+    _review_sql,
+)
+
+
+@dataclass(frozen=True)
+class LabelCells:
+    """Every tag label of some facets, one entry per (segment, facet, tag) that has one.
+
+    human: the person's decision (1 present, 0 rejected, -1 none).
+    model: whether any model says present; sources: the plugins that say so, "a,b".
+    """
+
+    segment_id: np.ndarray
+    facet: np.ndarray
+    tag: np.ndarray
+    human: np.ndarray
+    model: np.ndarray
+    sources: np.ndarray
+
+
+@dataclass(frozen=True)
+class SuspectRow:
+    """One stored queue item (see db/migrations/004_suspects.sql)."""
+
+    segment_id: str
+    facet: str
+    tag: str
+    present: bool
+    score: float
+    probability: float | None
+    reason: str
+    embedding: str
+
+
+def embedding_models(catalog: Catalog) -> list[dict[str, Any]]:
+    """Each embedding model with cached embeddings and how many usable segments have one."""
+    with catalog.connect() as con:
+        return _dicts(
+            con.execute(
+                "SELECT e.model, count(*) AS segments FROM embeddings e JOIN segments s ON "
+                f"s.id = e.segment_id JOIN tracks t ON t.id = s.track_id WHERE {_USABLE} "
+                "GROUP BY e.model ORDER BY segments DESC, e.model"
+            )
+        )
+
+
+def segment_tracks(catalog: Catalog) -> dict[str, str]:
+    """Segment id -> track id, for keeping a track's segments in one cross-validation fold."""
+    with catalog.connect() as con:
+        return dict(con.execute("SELECT id, track_id FROM segments").fetchall())
+
+
+def label_cells(catalog: Catalog, facets: Sequence[str]) -> LabelCells:
+    """The human and model labels of `facets` (tags only, not tempo/key/scale), as columns."""
+    with catalog.connect() as con:
+        found = con.execute(
+            "SELECT segment_id, facet, tag, "
+            "coalesce(bool_or(present) FILTER (WHERE source_kind = 'human')::INTEGER, -1) "
+            "AS human, coalesce(bool_or(present) FILTER (WHERE source_kind = 'model'), false) "
+            "AS model, coalesce(string_agg(DISTINCT split_part(source, '@', 1), ',') FILTER "
+            "(WHERE source_kind = 'model' AND present), '') AS sources "
+            "FROM labels WHERE list_contains($facets, facet) GROUP BY ALL",
+            {"facets": list(facets)},
+        ).fetchnumpy()
+    return LabelCells(
+        np.asarray(found["segment_id"], dtype=object),
+        np.asarray(found["facet"], dtype=object),
+        np.asarray(found["tag"], dtype=object),
+        np.asarray(found["human"], dtype=np.int8),
+        np.asarray(found["model"], dtype=bool),
+        np.asarray(found["sources"], dtype=object),
+    )
+
+
+def save_suspects(
+    catalog: Catalog, pairs: Sequence[tuple[str, str]], rows: Sequence[SuspectRow]
+) -> None:
+    """Replace the stored queue items of the tags in `pairs` with `rows`, in one transaction."""
+    columns = {
+        "segment_id": np.array([r.segment_id for r in rows], dtype=object),
+        "facet": np.array([r.facet for r in rows], dtype=object),
+        "tag": np.array([r.tag for r in rows], dtype=object),
+        "present": np.array([r.present for r in rows], dtype=bool),
+        "score": np.array([r.score for r in rows], dtype=float),
+        "probability": np.array([r.probability for r in rows], dtype=float),
+        "reason": np.array([r.reason for r in rows], dtype=object),
+        "embedding": np.array([r.embedding for r in rows], dtype=object),
+    }
+    with catalog.transaction() as con:
+        con.execute(
+            "DELETE FROM suspects WHERE list_contains($pairs, [facet, tag])",
+            {"pairs": [list(p) for p in pairs]},
+        )
+        if rows:
+            con.register("_suspect_rows", columns)
+            con.execute(
+                "INSERT INTO suspects (segment_id, facet, tag, present, score, probability, "
+                "reason, embedding) SELECT segment_id::VARCHAR, facet::VARCHAR, tag::VARCHAR, "
+                "present, score, probability, reason::VARCHAR, embedding::VARCHAR "
+                "FROM _suspect_rows"
+            )
+
+
+# Stored items still open: the segment is usable and no person has labelled the cell since.
+_OPEN_SUSPECTS = (
+    "SELECT q.* FROM suspects q JOIN segments s ON s.id = q.segment_id JOIN tracks t ON "
+    f"t.id = s.track_id WHERE {_USABLE} AND ($facet IS NULL OR q.facet = $facet) AND "
+    "($tag IS NULL OR q.tag = $tag) AND NOT EXISTS (SELECT 1 FROM labels h WHERE "
+    "h.source_kind = 'human' AND h.segment_id = q.segment_id AND h.facet = q.facet "
+    "AND h.tag = q.tag)"
+)
+
+
+def stored_suspects(
+    catalog: Catalog, facet: str | None = None, tag: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Open queue items, most suspicious first."""
+    cut = f" LIMIT {int(limit)}" if limit is not None else ""
+    with catalog.connect() as con:
+        return _dicts(
+            con.execute(
+                f"{_OPEN_SUSPECTS} ORDER BY q.score DESC, q.segment_id, q.facet, q.tag{cut}",
+                {"facet": facet, "tag": tag},
+            )
+        )
+
+
+def review_suspects(
+    catalog: Catalog,
+    query: ReviewQuery,
+    facet: str | None,
+    tag: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Segments `query` matches with open queue items (of `facet`/`tag` if given), worst
+    first, one page of them; each row has the review details plus `suspects`, worst first.
+    """
+    sql, params = _review_sql(query)
+    params |= {"facet": facet, "tag": tag}
+    worst = (
+        "SELECT segment_id, max(score) AS suspicion FROM (" + _OPEN_SUSPECTS + ") "
+        "GROUP BY segment_id"
+    )
+    ranked = (
+        f"SELECT m.*, w.suspicion, count(*) OVER () AS queued FROM ({sql}) m JOIN ({worst}) w "
+        f"ON w.segment_id = m.id ORDER BY w.suspicion DESC, m.id"
+    )
+    with catalog.connect() as con:
+        rows = _dicts(con.execute(f"{ranked} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+        total = rows[0]["queued"] if rows else _count(con, ranked, params)
+        _attach_details(con, rows)
+        _attach_suspects(con, rows, facet, tag)
+    return total, rows
+
+
+def _attach_suspects(
+    con: Any, rows: list[dict[str, Any]], facet: str | None, tag: str | None
+) -> None:
+    if not rows:
+        return
+    items = _dicts(
+        con.execute(
+            f"SELECT * FROM ({_OPEN_SUSPECTS}) WHERE list_contains($ids, segment_id) "
+            "ORDER BY score DESC",
+            {"facet": facet, "tag": tag, "ids": [r["id"] for r in rows]},
+        )
+    )
+    for row in rows:
+        row["suspects"] = [x for x in items if x["segment_id"] == row["id"]]
+
+
+def review_in_order(
+    catalog: Catalog, query: ReviewQuery, ranking: dict[str, float], offset: int, limit: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Segments `query` matches that `ranking` holds, highest rank value first, one page."""
+    sql, params = _review_sql(query)
+    with catalog.connect() as con:
+        con.register(
+            "_ranking",
+            {
+                "segment_id": np.array(list(ranking), dtype=object),
+                "rank_value": np.array(list(ranking.values()), dtype=float),
+            },
+        )
+        ranked = (
+            f"SELECT m.*, r.rank_value, count(*) OVER () AS ranked FROM ({sql}) m JOIN "
+            "_ranking r ON r.segment_id::VARCHAR = m.id ORDER BY r.rank_value DESC, m.id"
+        )
+        rows = _dicts(con.execute(f"{ranked} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+        total = rows[0]["ranked"] if rows else _count(con, ranked, params)
+        _attach_details(con, rows)
+    return total, rows
+
+
+def embedding_plugin(catalog: Catalog, model: str) -> str | None:
+    """The plugin whose latest run cached embeddings of `model`."""
+    with catalog.connect() as con:
+        row = con.execute(
+            "SELECT r.plugin FROM embeddings e JOIN runs r ON r.id = e.run_id WHERE e.model = ? "
+            "GROUP BY r.plugin ORDER BY max(r.id) DESC LIMIT 1",
+            [model],
+        ).fetchone()
+    return str(row[0]) if row else None
+
+
+def run_scores(catalog: Catalog, run_id: int) -> tuple[list[str], np.ndarray]:
+    """Segment ids and a run's scores, NaN where the tagger gave a tag no score.
+
+    Catalog.scores reads the lists' NULLs as whatever the masked array holds (0 here), which
+    would make a tagger that cannot score a tag look like one sure it is absent.
+    """
+    with catalog.connect() as con:
+        found = con.execute(
+            "SELECT segment_id FROM scores WHERE run_id = ? ORDER BY segment_id", [run_id]
+        ).fetchnumpy()
+        flat = con.execute(
+            "SELECT unnest(list_transform(scores, lambda x: coalesce(x, 'NaN'::FLOAT))) AS v FROM "
+            "(SELECT scores FROM scores WHERE run_id = ? ORDER BY segment_id)",
+            [run_id],
+        ).fetchnumpy()["v"]
+    ids = [str(i) for i in found["segment_id"]]
+    if not ids:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)

@@ -1,0 +1,40 @@
+"""The `[plugins.learned]` settings table, checked by name and type."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from curator.errors import SettingsError
+from curator.settings import reject_unknown_keys, typed_value
+
+TABLE = "[plugins.learned]"
+
+
+@dataclass(frozen=True)
+class LearnedSettings:
+    """How the learned tagger labels, from the project's `[plugins.learned]` table.
+
+    version: the trained version to tag with (a folder under models/learned/); empty means
+      the one `curator learn` trained last.
+    threshold: the calibrated probability from which a tag becomes a label; a negative
+      value means the one it was trained with (0.5 unless `curator learn --threshold`).
+    """
+
+    version: str = ""
+    threshold: float = -1.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> LearnedSettings:
+        """Build from the table; unknown keys and bad values are named."""
+        reject_unknown_keys(cls, values, TABLE)
+        defaults = cls()
+        checked = {
+            k: typed_value(f"{TABLE} {k}", getattr(defaults, k), v) for k, v in values.items()
+        }
+        settings = dataclasses.replace(defaults, **checked)
+        if settings.threshold > 1:
+            raise SettingsError(f"{TABLE} threshold must be at most 1, got {settings.threshold}")
+        return settings
