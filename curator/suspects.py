@@ -29,7 +29,7 @@ from curator.learning import (
     vocabulary_pairs,
 )
 from curator.project import Project
-from curator.storage.suspects import SuspectRow, run_scores, save_suspects, stored_suspects
+from curator.storage.suspects import SuspectRow, save_suspects, stored_suspects
 
 # How the three signals add up (flagged cells get +0.5, so they always rank first).
 WEIGHT_PROBE, WEIGHT_TAGGER, WEIGHT_DISAGREEMENT = 0.7, 0.2, 0.1
@@ -284,7 +284,7 @@ def latest_scores(project: Project, data: Dataset, judged: list[int]) -> dict[st
         columns = [(k, tags.index(p)) for k, p in enumerate(wanted) if p in tags]
         if not columns:
             continue
-        ids, matrix = run_scores(catalog, run["id"])
+        ids, matrix = catalog.scores(run["id"])
         into = found.setdefault(run["plugin"], np.full((len(rows), len(wanted)), np.nan))
         at = np.array([rows.get(s, -1) for s in ids], dtype=int)
         matrix, at = matrix[at >= 0], at[at >= 0]

@@ -533,7 +533,10 @@ class Catalog:
             return _ids_and_matrix(con, rows, "vector", [model])
 
     def scores(self, run_id: int) -> tuple[list[str], np.ndarray]:
-        """Segment ids and their scores in a run, one row each, columns in the run's tag order."""
+        """Segment ids and their scores in a run, one row each, columns in the run's tag order.
+
+        NaN where the tagger gave a tag no score.
+        """
         rows = "SELECT segment_id, scores FROM scores WHERE run_id = ? ORDER BY segment_id"
         with self.connect() as con:
             return _ids_and_matrix(con, rows, "scores", [run_id])
@@ -1019,7 +1022,10 @@ def _ids_and_matrix(
     flat = con.execute(f"SELECT unnest({column}) AS v FROM ({rows})", params).fetchnumpy()["v"]
     if not ids:
         return ids, np.zeros((0, 0), dtype=np.float32)
-    return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)
+    # NULL elements (a tag the tagger could not score) arrive masked; NaN keeps "no score"
+    # apart from "scored 0", which would read as confidently absent.
+    values = np.ma.filled(np.ma.asarray(flat, dtype=np.float32), np.nan)
+    return ids, values.reshape(len(ids), -1)
 
 
 def _count(con: Any, sql: str, params: Mapping[str, Any]) -> int:

@@ -219,24 +219,3 @@ def embedding_plugin(catalog: Catalog, model: str) -> str | None:
             [model],
         ).fetchone()
     return str(row[0]) if row else None
-
-
-def run_scores(catalog: Catalog, run_id: int) -> tuple[list[str], np.ndarray]:
-    """Segment ids and a run's scores, NaN where the tagger gave a tag no score.
-
-    Catalog.scores reads the lists' NULLs as whatever the masked array holds (0 here), which
-    would make a tagger that cannot score a tag look like one sure it is absent.
-    """
-    with catalog.connect() as con:
-        found = con.execute(
-            "SELECT segment_id FROM scores WHERE run_id = ? ORDER BY segment_id", [run_id]
-        ).fetchnumpy()
-        flat = con.execute(
-            "SELECT unnest(list_transform(scores, lambda x: coalesce(x, 'NaN'::FLOAT))) AS v FROM "
-            "(SELECT scores FROM scores WHERE run_id = ? ORDER BY segment_id)",
-            [run_id],
-        ).fetchnumpy()["v"]
-    ids = [str(i) for i in found["segment_id"]]
-    if not ids:
-        return ids, np.zeros((0, 0), dtype=np.float32)
-    return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)
