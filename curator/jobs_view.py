@@ -1,0 +1,138 @@
+"""What the app shows of jobs: the list, the loss chart, comparisons of generation jobs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from curator.jobs import Job, list_jobs, start_job
+from curator.jobs_config import TrainedModel, generate_config
+from curator.project import Project
+
+VALIDATION_FILE = "validation.jsonl"
+
+
+def job_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """One row per job for a table: id, kind, status, step, loss, created."""
+    rows = []
+    for job in jobs:
+        latest = job.latest() or {}
+        rows.append(
+            {
+                "id": job.id,
+                "kind": job.kind,
+                "label": job.label,
+                "status": job.status,
+                "step": latest.get("step"),
+                "of": latest.get("total_steps"),
+                "loss": latest.get("loss"),
+                "created": job.created_at,
+            }
+        )
+    return rows
+
+
+def loss_figure(job: Job) -> Any:
+    """Training loss per step (and validation loss, when the export has a validation set)."""
+    import plotly.graph_objects as go
+
+    records = [r for r in job.progress() if r.get("loss") is not None]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[r["step"] for r in records],
+            y=[r["loss"] for r in records],
+            mode="lines",
+            name="training loss",
+        )
+    )
+    validation = _validation(job.folder / VALIDATION_FILE)
+    if validation:
+        figure.add_trace(
+            go.Scatter(
+                x=[r["step"] for r in validation],
+                y=[r["val_loss"] for r in validation],
+                mode="lines+markers",
+                name="validation loss",
+            )
+        )
+    figure.update_layout(
+        xaxis_title="step", yaxis_title="loss", height=320, margin={"t": 30, "b": 40}
+    )
+    return figure
+
+
+def _validation(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return [r for r in found if r.get("val_loss") is not None]
+
+
+def fraction_done(job: Job) -> float:
+    """0..1 for a progress bar (generation counts clips and their steps)."""
+    latest = job.latest()
+    if job.status == "succeeded":
+        return 1.0
+    if not latest or not latest.get("total_steps"):
+        return 0.0
+    step = latest["step"] / latest["total_steps"]
+    if latest.get("items"):
+        return min(1.0, (latest["item"] - 1 + step) / latest["items"])
+    return min(1.0, step)
+
+
+# -- comparing models on the same prompts ---------------------------------------------------
+
+
+def start_comparison(
+    project: Project,
+    models: Sequence[tuple[str, Path, Path, Sequence[tuple[Path, float]]]],
+    prompts: Sequence[str],
+    **options: Any,
+) -> list[Job]:
+    """One generation job per model (label, model config, weights, LoRAs), same prompts and
+    seed, grouped so that the app plays them side by side and scores them together."""
+    group = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    jobs = []
+    for label, model_config, ckpt, loras in models:
+        config = generate_config(
+            project, model_config=model_config, ckpt=ckpt, loras=loras, prompts=prompts, **options
+        )
+        jobs.append(start_job(project, "generate", config, meta={"label": label, "group": group}))
+    return jobs
+
+
+def model_choices(
+    base: tuple[Path, Path] | None, trained: Sequence[TrainedModel], lora_strength: float = 1.0
+) -> list[Any]:
+    """(label, model config, weights, LoRAs) for the base model and each chosen fine-tune."""
+    found: list[Any] = []
+    if base is not None:
+        found.append(("base", base[0], base[1], []))
+    for model in trained:
+        loras = [(model.lora, lora_strength)] if model.lora else []
+        found.append((model.label, model.model_config, model.ckpt, loras))
+    return found
+
+
+def comparison_groups(project: Project) -> dict[str, list[Job]]:
+    """Generation jobs by the comparison they were started in, newest first."""
+    groups: dict[str, list[Job]] = {}
+    for job in list_jobs(project, "generate"):
+        group = str(job.meta.get("group") or job.id)
+        groups.setdefault(group, []).append(job)
+    for jobs in groups.values():
+        jobs.sort(key=lambda job: job.id)
+    return groups

@@ -1,0 +1,72 @@
+"""Training and generation jobs in the catalogue: one row per job, its folder holds the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from curator.storage import Catalog, _dicts
+
+ACTIVE = ("queued", "running")
+_COLUMNS = "id, kind, status, folder, config, pid, error, created_at, started_at, finished_at"
+
+
+def add_job(
+    catalog: Catalog, job_id: str, kind: str, folder: str, config: Mapping[str, Any], pid: int
+) -> None:
+    """Record a job that was just launched (it waits in the queue until it starts)."""
+    with catalog.transaction() as con:
+        con.execute(
+            "INSERT INTO jobs (id, kind, status, folder, config, pid) "
+            "VALUES (?, ?, 'queued', ?, ?, ?)",
+            [job_id, kind, folder, json.dumps(dict(config)), pid],
+        )
+
+
+def update_job(catalog: Catalog, job_id: str, **changes: Any) -> None:
+    """Set some of status, pid, error, started_at, finished_at of one job."""
+    allowed = {"status", "pid", "error", "started_at", "finished_at"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"jobs have no column(s) {', '.join(sorted(unknown))}")
+    if not changes:
+        return
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    with catalog.transaction() as con:
+        con.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+
+
+def update_jobs(catalog: Catalog, updates: Mapping[str, Mapping[str, Any]]) -> None:
+    """Several jobs' changes in one transaction (refreshing the list after a restart)."""
+    if not updates:
+        return
+    with catalog.transaction() as con:
+        for job_id, changes in updates.items():
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            con.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+
+
+def list_jobs(catalog: Catalog, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every job (of one kind, if given), newest first, config decoded."""
+    where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+    with catalog.connect() as con:
+        rows = _dicts(
+            con.execute(
+                f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id DESC", params
+            )
+        )
+    for row in rows:
+        row["config"] = json.loads(row["config"] or "{}")
+    return rows
+
+
+def job_ids(catalog: Catalog) -> list[str]:
+    with catalog.connect() as con:
+        return [row[0] for row in con.execute("SELECT id FROM jobs ORDER BY id").fetchall()]
+
+
+def now() -> datetime:
+    """Naive local time, as the catalogue's current_timestamp defaults store it."""
+    return datetime.now()
