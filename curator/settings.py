@@ -218,6 +218,21 @@ def reject_unknown_keys(settings_class: type, values: Mapping[str, Any], table: 
         )
 
 
+def settings_from_table[T](settings_class: type[T], values: Mapping[str, Any], table: str) -> T:
+    """A settings dataclass from a TOML table: defaults, then `values` checked by name and type.
+
+    `table` names the table in errors, e.g. "[plugins.clap]". What every plugin's
+    `from_mapping` starts with; range checks stay with each plugin.
+    """
+    reject_unknown_keys(settings_class, values, table)
+    defaults = settings_class()
+    checked = {
+        key: typed_value(f"{table} {key}", getattr(defaults, key), value)
+        for key, value in values.items()
+    }
+    return dataclasses.replace(defaults, **checked)  # type: ignore[type-var]
+
+
 def typed_value(label: str, default: Any, value: Any) -> Any:
     """`value` checked against the type of `default` (ints widen to floats, lists to tuples).
 

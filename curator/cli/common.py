@@ -25,6 +25,26 @@ from curator.project import Project, find_project, open_project
 console = Console(stderr=True)
 
 
+def project_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--project DIR` as `project_dir` (None when absent); see `resolve_project`.
+
+    For commands that open the project only sometimes, like a group listing its items
+    when called without a subcommand.
+    """
+    return click.option(
+        "--project",
+        "project_dir",
+        envvar="CURATOR_PROJECT",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project folder (default: nearest folder upward with curator.toml).",
+    )(command)
+
+
+def resolve_project(project_dir: Path | None) -> Project:
+    """The project at `project_dir`, else the nearest folder upward holding `curator.toml`."""
+    return open_project(project_dir) if project_dir else find_project()
+
+
 def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--project DIR` and pass the opened Project as `project`.
 
@@ -32,17 +52,10 @@ def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
     finds its repository; CURATOR_PROJECT works too.
     """
 
-    @click.option(
-        "--project",
-        "project_dir",
-        envvar="CURATOR_PROJECT",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Project folder (default: nearest folder upward with curator.toml).",
-    )
+    @project_dir_option
     @functools.wraps(command)
     def wrapper(*args: Any, project_dir: Path | None, **kwargs: Any) -> Any:
-        project = open_project(project_dir) if project_dir else find_project()
-        return command(*args, project=project, **kwargs)
+        return command(*args, project=resolve_project(project_dir), **kwargs)
 
     return wrapper
 

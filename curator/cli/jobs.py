@@ -11,12 +11,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from curator.cli.common import console, print_json, project_option
+from curator.cli.common import (
+    console,
+    print_json,
+    project_dir_option,
+    project_option,
+    resolve_project,
+)
 from curator.errors import CuratorError
 from curator.jobs import Job, cancel_job, follow_log, get_job, kill_job, list_jobs, wait_for_job
 from curator.jobs import start_job as launch
 from curator.jobs_config import generate_config, parse_lora, resume_config, train_config
-from curator.project import Project, find_project, open_project
+from curator.project import Project
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -166,13 +172,7 @@ def _report_end(job: Job) -> None:
 
 
 @click.group(invoke_without_command=True)
-@click.option(
-    "--project",
-    "project_dir",
-    envvar="CURATOR_PROJECT",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project folder (default: nearest folder upward with curator.toml).",
-)
+@project_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def jobs(ctx: click.Context, project_dir: Path | None, as_json: bool) -> None:
@@ -182,7 +182,7 @@ def jobs(ctx: click.Context, project_dir: Path | None, as_json: bool) -> None:
     final state from their folder.
     """
     if ctx.invoked_subcommand is None:
-        project = open_project(project_dir) if project_dir else find_project()
+        project = resolve_project(project_dir)
         _print_jobs(list_jobs(project), as_json)
 
 

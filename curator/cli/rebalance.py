@@ -7,10 +7,16 @@ from typing import Any
 
 import click
 
-from curator.cli.common import console, print_json, project_option
+from curator.cli.common import (
+    console,
+    print_json,
+    project_dir_option,
+    project_option,
+    resolve_project,
+)
 from curator.errors import CuratorError
 from curator.metadata import TAG_FACETS
-from curator.project import Project, find_project, open_project
+from curator.project import Project
 from curator.rebalance import (
     METHODS,
     TARGET_KINDS,
@@ -178,13 +184,7 @@ def _number(value: float | None) -> str:
 
 
 @click.group("selections", invoke_without_command=True)
-@click.option(
-    "--project",
-    "project_dir",
-    envvar="CURATOR_PROJECT",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project folder (default: nearest folder upward with curator.toml).",
-)
+@project_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.pass_context
 def selections_group(ctx: click.Context, project_dir: Path | None, as_json: bool) -> None:
@@ -194,7 +194,7 @@ def selections_group(ctx: click.Context, project_dir: Path | None, as_json: bool
     """
     if ctx.invoked_subcommand is not None:
         return  # the subcommand opens the project it is given
-    project = open_project(project_dir) if project_dir else find_project()
+    project = resolve_project(project_dir)
     rows = [_summary_row(row) for row in selections(project.catalog)]
     if as_json:
         print_json(rows)

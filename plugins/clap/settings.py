@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
 
 DEFAULT_MODEL = "laion/larger_clap_music"
 POOLINGS = ("mean", "max")
@@ -42,13 +41,7 @@ class ClapSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClapSettings:
         """Build from a `[plugins.clap]` table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, "[plugins.clap]")
-        defaults = cls()
-        converted = {
-            k: typed_value(f"[plugins.clap] {k}", getattr(defaults, k), v)
-            for k, v in values.items()
-        }
-        settings = dataclasses.replace(defaults, **converted)
+        settings = settings_from_table(cls, values, "[plugins.clap]")
         settings.validate()
         return settings
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
 
 TABLE = "[plugins.learned]"
 
@@ -29,12 +28,7 @@ class LearnedSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> LearnedSettings:
         """Build from the table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, TABLE)
-        defaults = cls()
-        checked = {
-            k: typed_value(f"{TABLE} {k}", getattr(defaults, k), v) for k, v in values.items()
-        }
-        settings = dataclasses.replace(defaults, **checked)
+        settings = settings_from_table(cls, values, TABLE)
         if settings.threshold > 1:
             raise SettingsError(f"{TABLE} threshold must be at most 1, got {settings.threshold}")
         return settings

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
 
 TABLE = "[plugins.ollama]"
 
@@ -38,13 +37,7 @@ class OllamaSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OllamaSettings:
         """Build from a `[plugins.ollama]` table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, TABLE)
-        defaults = cls()
-        checked = {
-            key: typed_value(f"{TABLE} {key}", getattr(defaults, key), value)
-            for key, value in values.items()
-        }
-        settings = dataclasses.replace(defaults, **checked)
+        settings = settings_from_table(cls, values, TABLE)
         settings.check()
         return settings
 

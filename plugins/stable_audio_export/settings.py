@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
 
 TABLE = "[plugins.stable-audio-tools]"
 
@@ -27,10 +26,4 @@ class StableAudioExportSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> StableAudioExportSettings:
         """Build from the plugin's table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, TABLE)
-        defaults = cls()
-        checked = {
-            key: typed_value(f"{TABLE} {key}", getattr(defaults, key), value)
-            for key, value in values.items()
-        }
-        return dataclasses.replace(defaults, **checked)
+        return settings_from_table(cls, values, TABLE)

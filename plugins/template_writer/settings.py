@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
 
 TABLE = "[plugins.template]"
 
@@ -26,13 +25,7 @@ class TemplateSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TemplateSettings:
         """Build from a `[plugins.template]` table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, TABLE)
-        defaults = cls()
-        checked = {
-            key: typed_value(f"{TABLE} {key}", getattr(defaults, key), value)
-            for key, value in values.items()
-        }
-        settings = dataclasses.replace(defaults, **checked)
+        settings = settings_from_table(cls, values, TABLE)
         if not 0.0 <= settings.synonym_rate <= 1.0:
             raise SettingsError(f"{TABLE} synonym_rate must be between 0 and 1")
         return settings
