@@ -13,6 +13,7 @@ from curator.project import Project, init_project
 from curator.review import ReviewFilter, bulk_preview, bulk_relabel, review_page, set_labels, undo
 from curator.runs import run_analyzer, run_tagger
 from curator.storage import HumanLabel
+from curator.storage.prompts import PromptRow, save_prompts
 from curator.testing import registry_of
 
 
@@ -46,6 +47,16 @@ def test_the_queue_filters_by_tag_and_shows_details(tagged: Project) -> None:
     assert (label["source"], label["source_kind"], label["present"]) == ("hats@1", "model", True)
     assert {m["name"] for m in row["measurements"]} == {"loudness", "key"}
     assert row["prompt"] is None
+
+
+def test_the_prompt_shown_is_the_curators_edit_even_when_a_writer_wrote_later(
+    tagged: Project,
+) -> None:
+    segment = hats(tagged)[0]
+    save_prompts(tagged.catalog, [PromptRow(segment, "human", "A crisp hi-hat loop.")])
+    save_prompts(tagged.catalog, [PromptRow(segment, "template@1", "A beat with hi-hat.")])
+    (row,) = [r for r in review_page(tagged, ReviewFilter()).segments if r["id"] == segment]
+    assert row["prompt"] == "A crisp hi-hat loop."
 
 
 def test_pages_do_not_overlap(tagged: Project) -> None:

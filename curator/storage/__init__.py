@@ -55,6 +55,9 @@ SELECT * FROM (
 
 _EFFECTIVE_LABELS = _effective_labels_sql()
 
+# Which of a segment's stored prompts training uses: a curator's edit, else the newest.
+PROMPT_IN_USE_ORDER = "(source_kind = 'human', created_at)"
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -911,7 +914,7 @@ def _attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
     )
     prompts = dict(
         con.execute(
-            f"SELECT segment_id, arg_max(text, created_at) FROM prompts WHERE {page} "
+            f"SELECT segment_id, arg_max(text, {PROMPT_IN_USE_ORDER}) FROM prompts WHERE {page} "
             "GROUP BY segment_id"
         ).fetchall()
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from curator.storage import Catalog, _register_segments
+from curator.storage import PROMPT_IN_USE_ORDER, Catalog, _register_segments
 
 HUMAN = "human"
 
@@ -167,7 +167,7 @@ def prompts_in_use(
         model_ok = "split_part(writer, '@', 1) = $writer" if writer else "true"
         rows = con.execute(
             "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key), "
-            "(source_kind = 'human', created_at)) "
+            f"{PROMPT_IN_USE_ORDER}) "
             f"FROM prompts WHERE {where} AND (source_kind = 'human' OR {model_ok}) "
             "GROUP BY segment_id",
             {"writer": writer} if writer else {},
