@@ -2,7 +2,9 @@
 
 A curator reviews a segment on the Review page (rejects the model's "hi-hat", adds "snare")
 and applies and undoes a bulk relabel; then the catalogue on disk must hold exactly those
-decisions and their history. Needs Debian's chromium and chromedriver (CI installs them);
+decisions and their history. Another curator makes a selection on the Rebalance page and
+rewrites one of its prompts on the Prompts page; the selection and the edited prompt must
+be what training would read. Needs Debian's chromium and chromedriver (CI installs them);
 Selenium Manager is never asked to download anything. A screenshot of the Review page after
 the edit is left in artifacts/e2e-review.png (git-ignored) for the curious and for CI.
 """
@@ -44,6 +46,8 @@ from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
 from curator.review import ReviewFilter, review_page
 from curator.runs import run_tagger
+from curator.storage.prompts import effective_prompts
+from curator.storage.selections import selection, selection_items
 from curator.testing import registry_of
 
 pytestmark = pytest.mark.slow  # about 40 s: a real server, a real browser
@@ -421,6 +425,93 @@ def bulk_add_and_undo(browser: WebDriver, url: str) -> str:
     batch = wait(browser, undo_batch, "the Undo batch button")
     wait_for_text(browser, "Undone: 6 label(s) restored.")
     return batch
+
+
+def type_into(browser: WebDriver, find: Callable[[], WebElement], text: str) -> None:
+    """Replace the text of the input or text area `find()` returns, and commit it."""
+
+    def typed(driver: WebDriver) -> bool:
+        box = find()
+        click(driver, box)
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(text)
+        return box.get_attribute("value") == text
+
+    wait(browser, typed, f"{text!r} to be typed")
+
+
+def rebalance_a_selection(browser: WebDriver, url: str) -> None:
+    """On the Rebalance page: a 16-copy selection named "e2e" over the instruments."""
+    browser.get(f"{url}/Rebalance")
+    wait_for_text(browser, "Run")
+
+    def field(key: str, tag: str) -> Callable[[], WebElement]:
+        return lambda: widget_by_key(browser, key).find_element(By.TAG_NAME, tag)
+
+    type_into(browser, field("rb-name", "input"), "e2e")
+    type_into(browser, field("rb-budget", "input"), "16")
+    field("rb-budget", "input")().send_keys(Keys.TAB)  # commit the text before clicking
+    wait(browser, idle, "the rerun after typing")
+    press(browser, field("rb-run", "button"), "Run")
+    wait_for_text(browser, "Saved selection 'e2e'")
+
+
+def edit_a_prompt(browser: WebDriver, url: str, text: str) -> str:
+    """On the Prompts page, within selection "e2e": write prompts, then edit the first one."""
+    browser.get(f"{url}/Prompts")
+    wait_for_text(browser, "a curator's edit wins")
+    choose(browser, lambda: widget_by_key(browser, "prompts-selection"), "e2e")
+    press(
+        browser,
+        lambda: browser.find_element(
+            By.XPATH, '//*[@data-testid="stExpander"]//summary[contains(., "Write prompts")]'
+        ),
+        "the Write prompts expander",
+    )
+    press(
+        browser,
+        lambda: widget_by_key(browser, "write-prompts").find_element(By.TAG_NAME, "button"),
+        "Write prompts",
+    )
+    wait_for_text(browser, "written, 0 from the cache")
+
+    def first_prompt_box() -> WebElement:
+        return browser.find_element(By.CSS_SELECTOR, '[data-testid="stTextArea"] textarea')
+
+    def first_segment(driver: WebDriver) -> str | None:
+        keyed = first_prompt_box().find_element(
+            By.XPATH, "./ancestor::*[contains(@class,'st-key-prompt-')]"
+        )
+        found = re.search(r"st-key-prompt-(\S+)-[0-9a-f]{8}", keyed.get_attribute("class") or "")
+        return found.group(1) if found else None
+
+    segment = wait(browser, first_segment, "the first prompt box")
+    type_into(browser, first_prompt_box, text)
+    press(
+        browser,
+        lambda: widget_by_key(browser, f"save-{segment}").find_element(By.TAG_NAME, "button"),
+        "Save as curator's",
+    )
+    wait_for_text(browser, "In use: a curator's edit")
+    return segment
+
+
+def test_rebalance_and_prompt_edit_in_a_real_browser(
+    tagged_project: Project, server: str, browser: WebDriver
+) -> None:
+    rebalance_a_selection(browser, server)
+    edited = "A crisp hi-hat loop over a deep 808, edited by hand."
+    segment = edit_a_prompt(browser, server, edited)
+
+    project = open_project(tagged_project.root)
+    items = selection_items(project.catalog, "e2e")
+    assert sum(i.repeats for i in items) == 16, items
+    assert selection(project.catalog, "e2e")["method"] == "budgeted"
+    assert segment in {i.segment_id for i in items}
+    prompts = effective_prompts(project.catalog, [i.segment_id for i in items])
+    assert prompts[segment] == edited
+    others = [text for sid, text in prompts.items() if sid != segment]
+    assert len(others) == len(items) - 1 and edited not in others
 
 
 def test_review_and_bulk_relabel_in_a_real_browser(
