@@ -15,7 +15,7 @@ from curator.errors import CuratorError
 from curator.metadata import segment_metadata
 from curator.project import Project
 from curator.registry import Registry, load_registry
-from curator.runs import host_id, plugin_context
+from curator.runs import host_id, plugin_context, recording_outcome, start_or_resume_run
 from curator.storage import RunRecord
 from curator.storage.prompts import (
     HUMAN,
@@ -330,13 +330,7 @@ class _Job:
             False,
             host_id(),
         )
-        catalog = self.project.catalog
-        resumed = catalog.resumable_run(record.settings_hash, record.host)
-        if resumed is None:
-            self.run_id = catalog.start_run(record)
-        else:
-            self.run_id = resumed
-            catalog.set_run_status(resumed, "running", host=record.host)
+        self.run_id = start_or_resume_run(self.project, record)
         return self.run_id
 
     def write_all(
@@ -346,21 +340,16 @@ class _Job:
         summary: PromptSummary,
         progress: Progress | None,
     ) -> None:
-        status, error = "finished", None
-        try:
+        with recording_outcome(summary, self.finish):
             for done, (segment_id, record, key) in enumerate(todo, 1):
                 self.write_one(segment_id, record, key, cached, summary)
                 if progress:
                     progress(done, len(todo))
-        except KeyboardInterrupt:
-            status, summary.interrupted = "interrupted", True
-        except Exception as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            self.flush()
-            if self.run_id is not None:
-                self.project.catalog.set_run_status(self.run_id, status, error)
+
+    def finish(self, status: str, error: str | None) -> None:
+        self.flush()
+        if self.run_id is not None:
+            self.project.catalog.set_run_status(self.run_id, status, error)
 
     def write_one(
         self,

@@ -9,6 +9,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -444,7 +445,7 @@ def _run(
     summary = RunSummary(None, job.plugin.name, pending=len(pending))
     if not pending:
         return summary
-    run_id = _start_or_resume(project, record)
+    run_id = start_or_resume_run(project, record)
     summary.run_id = run_id
     writer = ShardWriter(project, run_id, job.plugin, project.settings.tagging.shard_size)
     size = batch_size or project.settings.tagging.batch_size
@@ -452,7 +453,8 @@ def _run(
     return summary
 
 
-def _start_or_resume(project: Project, record: RunRecord) -> int:
+def start_or_resume_run(project: Project, record: RunRecord) -> int:
+    """The id of this host's interrupted run with the same settings, resumed, or a new run."""
     catalog = project.catalog
     resumed = catalog.resumable_run(record.settings_hash, record.host)
     if resumed is None:
@@ -470,21 +472,37 @@ def _process_all(
     progress: Progress | None,
 ) -> None:
     stop = threading.Event()
-    status, error = "finished", None
-    try:
+
+    def finish(status: str, error: str | None) -> None:
+        stop.set()
+        writer.flush()
+        job.project.catalog.set_run_status(writer.run_id, status, error)
+
+    with recording_outcome(summary, finish):
         for batch in decode_batches(pending, job.plugin, size, stop):
             _process_batch(job, batch, writer, summary)
             if progress:
                 progress(summary.done + summary.failed, summary.pending)
+
+
+@contextmanager
+def recording_outcome(summary: Any, finish: Callable[[str, str | None], None]) -> Iterator[None]:
+    """Run the body, then call `finish(status, error)` whatever happened.
+
+    Ctrl-C ends the body as "interrupted" (`summary.interrupted` is set and nothing is
+    raised: finished work is kept and a re-run resumes); any other exception as "failed",
+    with its message, and is raised again.
+    """
+    status, error = "finished", None
+    try:
+        yield
     except KeyboardInterrupt:
         status, summary.interrupted = "interrupted", True
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        stop.set()
-        writer.flush()
-        job.project.catalog.set_run_status(writer.run_id, status, error)
+        finish(status, error)
 
 
 def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
