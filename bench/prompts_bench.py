@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from synthetic import add_segments
+from synthetic import add_segments, model_label_columns
 
 from curator.api import PluginContext
 from curator.metadata import segment_metadata
@@ -58,19 +58,9 @@ def build(project: Project, segments: int, rng: np.random.Generator) -> None:
                 facets.append(facet)
                 names.append(facet)
                 values.append(value)
-    count = len(facets)
-    labels = {
-        "segment_id": np.array(segment_of, dtype=object),
-        "facet": np.array(facets, dtype=object),
-        "tag": np.array(names, dtype=object),
-        "source": np.full(count, "bench@1", dtype=object),
-        "source_kind": np.full(count, "model", dtype=object),
-        "present": np.ones(count, dtype=bool),
-        "value": np.array(values, dtype=object),
-        "run_id": np.full(count, run_id),
-        "score": np.ones(count),
-        "actor": np.full(count, None, dtype=object),
-    }
+    labels = model_label_columns(
+        segment_of, facets, names, "bench@1", run_id, np.ones(len(facets)), values
+    )
     project.catalog.merge_columns(run_id, "bench", {"labels": labels}, list(ids))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from synthetic import add_segments
+from synthetic import add_segments, model_label_columns
 
 from curator.project import Project, init_project
 from curator.rebalance import RebalanceRequest, plan, rebalance
@@ -171,19 +171,14 @@ def write_labels(project: Project, matrix: TagMatrix) -> None:
     run_id = project.catalog.start_run(
         RunRecord("tag", "clap", "1", {}, "bench", None, matrix.tags, False, "bench")
     )
-    size = matrix.indices.size
-    labels = {
-        "segment_id": ids[matrix.rows()],
-        "facet": np.array([matrix.tags[c][0] for c in matrix.indices], dtype=object),
-        "tag": np.array([matrix.tags[c][1] for c in matrix.indices], dtype=object),
-        "source": np.full(size, "clap@1", dtype=object),
-        "source_kind": np.full(size, "model", dtype=object),
-        "present": np.ones(size, dtype=bool),
-        "value": np.full(size, None, dtype=object),
-        "run_id": np.full(size, run_id),
-        "score": np.full(size, 0.5, dtype=np.float32),
-        "actor": np.full(size, None, dtype=object),
-    }
+    labels = model_label_columns(
+        ids[matrix.rows()],
+        [matrix.tags[c][0] for c in matrix.indices],
+        [matrix.tags[c][1] for c in matrix.indices],
+        "clap@1",
+        run_id,
+        np.full(matrix.indices.size, 0.5, dtype=np.float32),
+    )
     project.catalog.merge_columns(run_id, "clap", {"labels": labels}, list(ids))
 
 

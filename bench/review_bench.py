@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from synthetic import add_segments
+from synthetic import add_segments, model_label_columns
 
 from curator.project import Project, init_project
 from curator.review import ReviewFilter, bulk_relabel, review_page, set_labels, undo
@@ -41,18 +41,14 @@ def build(project: Project, segments: int, rng: np.random.Generator) -> None:
         ]
     )
     np.put_along_axis(scores, chosen, 0.3 + 0.5 * rng.random(chosen.shape), axis=1)
-    labels = {
-        "segment_id": np.repeat(ids, TAGS_PER_SEGMENT),
-        "facet": np.array([tags[c][0] for c in chosen.ravel()], dtype=object),
-        "tag": np.array([tags[c][1] for c in chosen.ravel()], dtype=object),
-        "source": np.full(chosen.size, "clap@1", dtype=object),
-        "source_kind": np.full(chosen.size, "model", dtype=object),
-        "present": np.ones(chosen.size, dtype=bool),
-        "value": np.full(chosen.size, None, dtype=object),
-        "run_id": np.full(chosen.size, run_id),
-        "score": np.take_along_axis(scores, chosen, axis=1).ravel(),
-        "actor": np.full(chosen.size, None, dtype=object),
-    }
+    labels = model_label_columns(
+        np.repeat(ids, TAGS_PER_SEGMENT),
+        [tags[c][0] for c in chosen.ravel()],
+        [tags[c][1] for c in chosen.ravel()],
+        "clap@1",
+        run_id,
+        np.take_along_axis(scores, chosen, axis=1).ravel(),
+    )
     project.catalog.merge_columns(
         run_id,
         "clap",

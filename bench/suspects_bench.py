@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from synthetic import model_label_columns
 
 from curator.demo import INSTRUMENTS, load_truth, render_demo_dataset
 from curator.ingest import ingest
@@ -94,7 +95,6 @@ def seed_tagger_labels(
     )
     rows, columns = np.nonzero(labels)
     segment_ids = np.array(ids, dtype=object)
-    count = len(rows)
     project.catalog.merge_columns(
         run_id,
         TAGGER,
@@ -104,18 +104,14 @@ def seed_tagger_labels(
                 "run_id": np.full(len(ids), run_id),
                 "scores": scores,
             },
-            "labels": {
-                "segment_id": segment_ids[rows],
-                "facet": np.full(count, "instruments", dtype=object),
-                "tag": np.array([INSTRUMENTS[c] for c in columns], dtype=object),
-                "source": np.full(count, f"{TAGGER}@1", dtype=object),
-                "source_kind": np.full(count, "model", dtype=object),
-                "present": np.ones(count, dtype=bool),
-                "value": np.full(count, None, dtype=object),
-                "run_id": np.full(count, run_id),
-                "score": scores[rows, columns].astype(float),
-                "actor": np.full(count, None, dtype=object),
-            },
+            "labels": model_label_columns(
+                segment_ids[rows],
+                "instruments",
+                [INSTRUMENTS[c] for c in columns],
+                f"{TAGGER}@1",
+                run_id,
+                scores[rows, columns].astype(float),
+            ),
         },
         ids,
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from curator.project import Project
 from curator.storage import SegmentRecord, TrackRecord
 
@@ -34,3 +38,37 @@ def _track(number: int, seconds: float) -> TrackRecord:
         "ingested",
         None,
     )
+
+
+def model_label_columns(
+    segment_ids: Any,
+    facets: Any,
+    tags: Any,
+    source: str,
+    run_id: int,
+    scores: Any,
+    values: Any = None,
+) -> dict[str, np.ndarray]:
+    """The "labels" table of `Catalog.merge_columns`: one present model label per row.
+
+    `facets` may be one facet name for every row; `values` (tempo, key, ...) default to none.
+    """
+    count = len(segment_ids)
+    if values is None:
+        values = np.full(count, None, dtype=object)
+    if isinstance(facets, str):
+        facets = np.full(count, facets, dtype=object)
+    return {
+        "segment_id": np.asarray(segment_ids, dtype=object),
+        "facet": np.asarray(facets, dtype=object),
+        "tag": np.asarray(tags, dtype=object),
+        "source": np.full(count, source, dtype=object),
+        "source_kind": np.full(count, "model", dtype=object),
+        "present": np.ones(count, dtype=bool),
+        "value": np.full(count, None, dtype=object)
+        if values is None
+        else np.asarray(values, dtype=object),
+        "run_id": np.full(count, run_id),
+        "score": np.asarray(scores),
+        "actor": np.full(count, None, dtype=object),
+    }
