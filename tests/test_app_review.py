@@ -44,6 +44,22 @@ def test_review_filters_and_shows_segments_with_players(tagged: Project) -> None
     assert any("hi-hat" in c.value and "hats@1" in c.value for c in page.caption)
 
 
+def test_review_pages_through_the_queue_and_back_when_the_filter_narrows(
+    tagged: Project,
+) -> None:
+    page = open_page("1_Review.py")
+    assert len(page.get("audio")) == 10, "the first page of 10"
+    page.number_input(key="review-page").set_value(2).run()
+    assert not page.exception, page.exception
+    assert "12 segment(s) match." in [m.value for m in page.markdown]
+    assert len(page.get("audio")) == 2, "the 2 segments after the first 10"
+    page.sidebar.selectbox[0].select("instruments").run()
+    page.sidebar.selectbox[1].select("hi-hat").run()
+    assert not page.exception, page.exception
+    assert page.number_input(key="review-page").value == 1, "6 segments make one page"
+    assert len(page.get("audio")) == 6
+
+
 def test_review_saves_a_rejection_and_an_addition(tagged: Project) -> None:
     page = open_page("1_Review.py")
     page.sidebar.selectbox[0].select("instruments").run()

@@ -200,20 +200,32 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
         edit_form(project, row)
 
 
+PAGE_KEY = "review-page"
+
+
+def requested_page() -> int:
+    # The page box is drawn after the queue is read (its maximum is the page count), so the
+    # page asked for comes from its state: one read gives both the count and the rows, which
+    # matters for the ranked queues (the learned tagger's ranking is computed per read).
+    return int(st.session_state.get(PAGE_KEY, 1))
+
+
 def main() -> None:
     st.set_page_config(page_title="Review · Curator", layout="wide")
     project = current_project()
     where, page_size = sidebar_filter(project)
     try:
-        first = review_page(project, where, 1, 1)
+        shown = review_page(project, where, requested_page(), page_size)
     except CuratorError as exc:  # e.g. no learned tagger trained yet
         st.error(str(exc))
         where = replace(where, order="id")
-        first = review_page(project, where, 1, 1)
-    pages = max(1, -(-first.total // page_size))
+        shown = review_page(project, where, requested_page(), page_size)
+    pages = max(1, -(-shown.total // page_size))
+    if requested_page() > pages:  # the filter or the page size changed under it
+        st.session_state[PAGE_KEY] = pages
+        shown = review_page(project, where, pages, page_size)
     st.title("Review")
-    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
-    shown = review_page(project, where, int(page), page_size)
+    st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key=PAGE_KEY)
     st.write(f"{shown.total} segment(s) match.")
     for row in shown.segments:
         show_segment(project, row)
