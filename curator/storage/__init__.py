@@ -478,9 +478,8 @@ class Catalog:
                 "SELECT s.id, t.path AS source, s.start, s.duration FROM segments s "
                 f"JOIN tracks t ON t.id = s.track_id WHERE {_USABLE} AND s.id NOT IN ("
                 " SELECT i.segment_id FROM run_items i JOIN runs r ON r.id = i.run_id "
-                " WHERE r.settings_hash = ? AND i.status = 'done') ORDER BY s.id"
-                + (f" LIMIT {int(limit)}" if limit is not None else ""),
-                [settings_hash],
+                " WHERE r.settings_hash = ? AND i.status = 'done') ORDER BY s.id LIMIT ?",
+                [settings_hash, limit],  # LIMIT NULL: no limit
             )
             return _dicts(cursor)
 
@@ -720,7 +719,7 @@ class Catalog:
         sql, params = _review_sql(query)
         # One pass: the query's window count covers every match before the page is cut.
         with self.connect() as con:
-            rows = _dicts(con.execute(f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+            rows = _dicts(con.execute(*_page(sql, params, offset, limit)))
             total = rows[0]["total"] if rows else _count(con, sql, params)
             _attach_details(con, rows)
         return total, rows
@@ -823,7 +822,11 @@ _SOURCE_SQL = {
 
 
 def _review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
-    """The SELECT of the segments a review query matches, in queue order, and its params."""
+    """The SELECT of the segments a review query matches, in queue order, and its params.
+
+    Every value is a parameter; the state and source only pick fixed fragments from
+    _STATE_SQL and _SOURCE_SQL (an unknown one is a KeyError, never SQL).
+    """
     conditions = [_STATE_SQL[query.state]] if query.state else []
     params: dict[str, Any] = {}
     if (query.facet or query.tag) and not (query.threshold is not None and query.source is None):
@@ -1031,6 +1034,13 @@ def _ids_and_matrix(
     return ids, values.reshape(len(ids), -1)
 
 
+def _page(
+    sql: str, params: Mapping[str, Any], offset: int, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """`sql` cut to one page, the bounds passed as parameters like every other value."""
+    return f"{sql} LIMIT $limit OFFSET $offset", {**params, "limit": limit, "offset": offset}
+
+
 def _count(con: Any, sql: str, params: Mapping[str, Any]) -> int:
     return int(_scalar(con, f"SELECT count(*) FROM ({sql})", params))
 
@@ -1089,6 +1099,8 @@ def _register_columns(con: Any, name: str, columns: Mapping[str, Any]) -> str:
     """Make numpy columns queryable as `name`; returns the SELECT that reads them.
 
     A 2-D array becomes a FLOAT[] column, one list per row (DuckDB scans 1-D arrays only).
+    Column names go into the SELECT, so they must be the code's own (a table's columns),
+    never a value read from a user or a file.
     """
     flat, selects = {}, []
     for column, values in columns.items():
@@ -1129,7 +1141,8 @@ def _insert(con: Any, table: str, rows: list[dict[str, Any]], conflict: str = ""
     """Insert rows with multi-row VALUES statements, a few hundred rows per statement.
 
     Row-by-row inserts are two orders of magnitude slower, and going through Arrow costs
-    every short-lived command seconds of pandas import on its first use.
+    every short-lived command seconds of pandas import on its first use. The table, the
+    column names (the keys of `rows`) and `conflict` are the code's own; values are parameters.
     """
     if not rows:
         return

@@ -11,6 +11,7 @@ from curator.storage import Catalog, _dicts
 
 ACTIVE = ("queued", "running")
 _COLUMNS = "id, kind, status, folder, config, pid, error, created_at, started_at, finished_at"
+_CHANGEABLE = frozenset({"status", "pid", "error", "started_at", "finished_at"})
 
 
 def add_job(
@@ -27,25 +28,29 @@ def add_job(
 
 def update_job(catalog: Catalog, job_id: str, **changes: Any) -> None:
     """Set some of status, pid, error, started_at, finished_at of one job."""
-    allowed = {"status", "pid", "error", "started_at", "finished_at"}
-    unknown = set(changes) - allowed
-    if unknown:
-        raise ValueError(f"jobs have no column(s) {', '.join(sorted(unknown))}")
-    if not changes:
-        return
-    assignments = ", ".join(f"{name} = ?" for name in changes)
-    with catalog.transaction() as con:
-        con.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+    update_jobs(catalog, {job_id: changes})
 
 
 def update_jobs(catalog: Catalog, updates: Mapping[str, Mapping[str, Any]]) -> None:
     """Several jobs' changes in one transaction (refreshing the list after a restart)."""
+    updates = {job_id: changes for job_id, changes in updates.items() if changes}
+    statements = {job_id: _assignments(changes) for job_id, changes in updates.items()}
     if not updates:
         return
     with catalog.transaction() as con:
         for job_id, changes in updates.items():
-            assignments = ", ".join(f"{name} = ?" for name in changes)
-            con.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+            con.execute(
+                f"UPDATE jobs SET {statements[job_id]} WHERE id = ?", [*changes.values(), job_id]
+            )
+
+
+def _assignments(changes: Mapping[str, Any]) -> str:
+    """`col = ?, ...` for the columns changed; only the columns a job may change are named
+    in SQL (their values are parameters), so no caller's key can reach the statement."""
+    unknown = set(changes) - _CHANGEABLE
+    if unknown:
+        raise ValueError(f"jobs have no column(s) {', '.join(sorted(unknown))}")
+    return ", ".join(f"{name} = ?" for name in changes)
 
 
 def list_jobs(catalog: Catalog, kind: str | None = None) -> list[dict[str, Any]]:

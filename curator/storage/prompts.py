@@ -63,7 +63,8 @@ def _upsert(con: Any, table: str, columns: dict[str, list[object]], conflict: st
     """Insert rows given as columns in one statement.
 
     Thousands of prompts per batch: one scan of registered columns is tens of times
-    faster than multi-row VALUES statements.
+    faster than multi-row VALUES statements. The table, column names and `conflict` are
+    the code's own; values travel in the registered columns.
     """
     if not columns or not next(iter(columns.values())):
         return

@@ -15,6 +15,7 @@ from curator.storage import (
     _attach_details,
     _count,
     _dicts,
+    _page,
     _review_sql,
 )
 
@@ -132,12 +133,12 @@ def stored_suspects(
     catalog: Catalog, facet: str | None = None, tag: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Open queue items, most suspicious first."""
-    cut = f" LIMIT {int(limit)}" if limit is not None else ""
     with catalog.connect() as con:
         return _dicts(
             con.execute(
-                f"{_OPEN_SUSPECTS} ORDER BY q.score DESC, q.segment_id, q.facet, q.tag{cut}",
-                {"facet": facet, "tag": tag},
+                f"{_OPEN_SUSPECTS} ORDER BY q.score DESC, q.segment_id, q.facet, q.tag "
+                "LIMIT $limit",  # LIMIT NULL: every item
+                {"facet": facet, "tag": tag, "limit": limit},
             )
         )
 
@@ -164,7 +165,7 @@ def review_suspects(
         f"ON w.segment_id = m.id ORDER BY w.suspicion DESC, m.id"
     )
     with catalog.connect() as con:
-        rows = _dicts(con.execute(f"{ranked} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+        rows = _dicts(con.execute(*_page(ranked, params, offset, limit)))
         total = rows[0]["queued"] if rows else _count(con, ranked, params)
         _attach_details(con, rows)
         _attach_suspects(con, rows, facet, tag)
@@ -204,7 +205,7 @@ def review_in_order(
             f"SELECT m.*, r.rank_value, count(*) OVER () AS ranked FROM ({sql}) m JOIN "
             "_ranking r ON r.segment_id::VARCHAR = m.id ORDER BY r.rank_value DESC, m.id"
         )
-        rows = _dicts(con.execute(f"{ranked} LIMIT {int(limit)} OFFSET {int(offset)}", params))
+        rows = _dicts(con.execute(*_page(ranked, params, offset, limit)))
         total = rows[0]["ranked"] if rows else _count(con, ranked, params)
         _attach_details(con, rows)
     return total, rows
