@@ -61,8 +61,13 @@ def train_config(
     learning_rate: float | None = None,
     num_workers: int | None = None,
     seed: int = 0,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """A train job's config, every path checked and made absolute, defaults from [training]."""
+    """A train job's config, every path checked and made absolute, defaults from [training].
+
+    trust_checkpoint: let training unpickle a .ckpt that holds more than weights (the user's
+      explicit `--trust-checkpoint`); without it such a file is refused.
+    """
     defaults = project.settings.training
     _check_steps(steps, epochs)
     if lora_rank is not None and lora_rank < 1:
@@ -86,6 +91,7 @@ def train_config(
         "learning_rate": learning_rate or defaults.learning_rate,
         "num_workers": defaults.num_workers if num_workers is None else num_workers,
         "wandb": False,
+        "trust_checkpoint": bool(trust_checkpoint),
     }
 
 
@@ -127,8 +133,10 @@ def generate_config(
     sampler: str | None = None,
     seed: int = 0,
     device: str | None = None,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """A generate job's config, paths checked and made absolute."""
+    """A generate job's config, paths checked and made absolute (trust_checkpoint: as for
+    train_config)."""
     prompts = [p.strip() for p in prompts if p.strip()]
     if not prompts:
         raise CuratorError("give at least one --prompt")
@@ -151,6 +159,7 @@ def generate_config(
         "sampler": sampler,
         "seed": int(seed),
         "device": device or project.settings.training.device,
+        "trust_checkpoint": bool(trust_checkpoint),
     }
 
 

@@ -324,3 +324,56 @@ def test_an_all_silent_dataset_fails_before_training(tiny: dict[str, Path], tmp_
     error = result(job)["error"]
     assert "no usable audio among 4 files" in error and "silent" in error
     assert progress(job) == []
+
+
+# A checkpoint whose unpickling runs code: what a file from an untrusted source can hold.
+PICKLE_BOMB = """
+import sys, torch
+
+class RunsCode:
+    def __reduce__(self):
+        return (exec, ("open(%r, 'w').write('ran')" % sys.argv[2],))
+
+torch.save({"state_dict": {}, "extra": RunsCode()}, sys.argv[1])
+"""
+
+
+def pickle_bomb(path: Path, marker: Path) -> Path:
+    """A .ckpt that writes `marker` when fully unpickled, made by .venv-train's torch."""
+    subprocess.run([str(PYTHON), "-c", PICKLE_BOMB, str(path), str(marker)], check=True)
+    return path
+
+
+def generate_config(tiny: dict[str, Path], **overrides: Any) -> dict[str, Any]:
+    config = {
+        "model_config": str(tiny["model_config"]),
+        "ckpt": str(tiny["ckpt"]),
+        "prompts": ["a dark trap beat"],
+        "seconds": 1.0,
+        "steps": 1,
+        "device": "cpu",
+    }
+    return {**config, **overrides}
+
+
+def test_a_checkpoint_that_needs_pickle_is_refused_unless_trusted(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    marker = tmp_path / "code-ran"
+    bomb = pickle_bomb(tmp_path / "base.ckpt", marker)
+    for name, config in (
+        ("as-base", generate_config(tiny, ckpt=str(bomb))),
+        ("as-lora", generate_config(tiny, loras=[{"path": str(bomb)}])),
+    ):
+        job = tmp_path / name
+        assert run("generate", job, config) == 1
+        error = result(job)["error"]
+        assert f"checkpoint {bomb} holds Python objects (exec)" in error, error
+        assert "--trust-checkpoint" in error
+    assert not marker.exists()
+    # The explicit flag loads it fully: its code runs, then its empty weights do not fit.
+    trusted = tmp_path / "trusted"
+    config = generate_config(tiny, ckpt=str(bomb), trust_checkpoint=True)
+    assert run("generate", trusted, config) == 1
+    assert marker.read_text() == "ran"
+    assert "does not match the model" in result(trusted)["error"]

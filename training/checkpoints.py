@@ -15,6 +15,8 @@ Accepted layouts:
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,16 @@ def load_model_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The raw dict inside a .safetensors or .ckpt file."""
+def read_checkpoint(path: Path, trust: bool = False, mmap: bool = False) -> dict[str, Any]:
+    """The raw dict inside a .safetensors or .ckpt file.
+
+    A .ckpt is a pickle, and unpickling can run any code the file names, so it is read with
+    `weights_only=True` (tensors, numbers, strings, containers: what Stable Audio Open's
+    model.ckpt and this trainer's own Lightning checkpoints hold). A file that needs more is
+    refused unless `trust` (the job config's trust_checkpoint, `--trust-checkpoint`) says the
+    user vouches for it. mmap: map the file instead of reading it (a full fine-tune's
+    checkpoint is many GB; only its key names are wanted).
+    """
     if not path.is_file():
         raise JobError(f"checkpoint {path}: no such file")
     if path.suffix == ".safetensors":
@@ -52,10 +62,41 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
         return dict(load_file(str(path)))
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception:
-        # Our own checkpoints hold Lightning's loop state; load them fully (the user's file).
-        return torch.load(str(path), map_location="cpu", weights_only=False)
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        if not trust:
+            raise JobError(untrusted_message(path, error)) from None
+    return torch.load(str(path), map_location="cpu", weights_only=False, mmap=mmap)
+
+
+def untrusted_message(path: Path, error: Exception) -> str:
+    # torch's message is a page long; its first line after the advice names the object.
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    what = f" ({found.group(1)})" if found else ""
+    return (
+        f"checkpoint {path} holds Python objects{what}, not only weights: loading it could "
+        "run code, so it is refused. Convert it to .safetensors, or pass --trust-checkpoint "
+        "if you trust where it came from"
+    )
+
+
+def check_trusted(path: Path, trust: bool) -> None:
+    """Refuse a .ckpt that needs full unpickling, before a library loads it with
+    weights_only=False (stable-audio-tools' LoRA loader, Lightning's resume): a file that
+    passes weights_only unpickles to the same plain objects either way."""
+    if path.suffix != ".safetensors":
+        read_checkpoint(path, trust)
+
+
+def checkpoint_io(trust: bool) -> Any:
+    """A Lightning CheckpointIO whose resume reads go through read_checkpoint."""
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class CheckedCheckpointIO(TorchCheckpointIO):
+        def load_checkpoint(self, path: Any, map_location: Any = None) -> dict[str, Any]:
+            return read_checkpoint(Path(path), trust)
+
+    return CheckedCheckpointIO()
 
 
 def unwrap(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -101,9 +142,12 @@ def key_problems(
     return problems
 
 
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Fill every weight of `model` from `path`, or raise a JobError naming the keys that differ."""
-    state = unwrap(read_checkpoint(path))
+def load_weights(model: torch.nn.Module, path: Path, trust: bool = False) -> None:
+    """Fill every weight of `model` from `path`, or raise a JobError naming the keys that differ.
+
+    trust: load a .ckpt that needs full unpickling (see read_checkpoint).
+    """
+    state = unwrap(read_checkpoint(path, trust))
     problems = key_problems(shapes(model.state_dict()), shapes(state))
     if problems:
         hint = ""
@@ -134,8 +178,13 @@ def check_lora(model: Any, index: int, state: dict[str, torch.Tensor], path: Pat
         raise JobError(f"LoRA {path} does not match the model: " + "; ".join(problems))
 
 
-def apply_loras(model: Any, loras: list[dict[str, Any]], model_type: str) -> None:
-    """Attach LoRA files (each {"path", "strength"}) with the library's loader, checked strictly."""
+def apply_loras(
+    model: Any, loras: list[dict[str, Any]], model_type: str, trust: bool = False
+) -> None:
+    """Attach LoRA files (each {"path", "strength"}) with the library's loader, checked strictly.
+
+    trust: accept a .ckpt LoRA that needs full unpickling (see read_checkpoint).
+    """
     from stable_audio_tools.models.lora import (
         load_and_apply_loras,
         load_lora_checkpoint,
@@ -146,6 +195,7 @@ def apply_loras(model: Any, loras: list[dict[str, Any]], model_type: str) -> Non
     for path in paths:
         if not Path(path).is_file():
             raise JobError(f"LoRA {path}: no such file")
+        check_trusted(Path(path), trust)
     load_and_apply_loras(model, paths, model_type)
     for index, lora in enumerate(loras):
         state, _ = load_lora_checkpoint(paths[index])

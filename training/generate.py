@@ -8,7 +8,9 @@ Config keys:
   checkpoint's .lora.safetensors), applied on top of ckpt;
 - prompts (required, a list), negative_prompt (default none), seconds (default 10), steps
   (default 100), cfg_scale (default 7), sampler (default the library's, "euler"), seed (default
-  random; item N uses seed + N), device ("auto", "cpu" or "cuda").
+  random; item N uses seed + N), device ("auto", "cpu" or "cuda");
+- trust_checkpoint (default false): load a .ckpt (ckpt or LoRA) that holds more than weights,
+  which needs full unpickling and so could run code; without it such a file is refused.
 
 Outputs in JOB_DIR: audio/NN-<slug>.wav and audio/NN-<slug>.json (what produced it: prompt,
 negative prompt, seed, steps, cfg_scale, sampler, seconds, sample_rate, model_config, ckpt, loras
@@ -43,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "sampler": None,
     "seed": None,
     "device": "auto",
+    "trust_checkpoint": False,
 }
 
 
@@ -87,9 +90,11 @@ def load_model(settings: dict[str, Any], device: str) -> Any:
 
     model_config = load_model_config(Path(settings["model_config"]))
     model = create_model_from_config(model_config)
-    load_weights(model, Path(settings["ckpt"]))
+    load_weights(model, Path(settings["ckpt"]), settings["trust_checkpoint"])
     if settings["loras"]:
-        apply_loras(model, settings["loras"], model_config["model_type"])
+        apply_loras(
+            model, settings["loras"], model_config["model_type"], settings["trust_checkpoint"]
+        )
     return model.to(device).eval().requires_grad_(False), model_config
 
 

@@ -24,6 +24,8 @@ Config keys:
 - seed (default 42); learning_rate: overrides the model config's; num_workers (default 2, at
   least 1: the library's data loader keeps its workers alive between epochs).
 - wandb (default false): log to Weights & Biases (project `wandb_project`, default "curator").
+- trust_checkpoint (default false): load a .ckpt (ckpt, resume) that holds more than weights,
+  which needs full unpickling and so could run code; without it such a file is refused.
 
 Outputs in JOB_DIR: progress.jsonl (a line per step: step, total_steps, epoch, loss, elapsed_s,
 eta_s), checkpoints/ (full Lightning checkpoints; for LoRA they hold the adapters, the optimizer
@@ -41,7 +43,14 @@ import types
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import key_problems, load_model_config, load_weights, shapes
+from .checkpoints import (
+    checkpoint_io,
+    key_problems,
+    load_model_config,
+    load_weights,
+    read_checkpoint,
+    shapes,
+)
 from .dataset import TRAINING_CONFIG, VALIDATION_CONFIGS, check_dataset, load_dataset_config
 from .jobfiles import Cancellation, Clock, JobCancelled, JobError, Progress
 
@@ -65,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "num_workers": 2,
     "wandb": False,
     "wandb_project": "curator",
+    "trust_checkpoint": False,
 }
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu"}
@@ -173,12 +183,11 @@ def resume_checkpoint(job_dir: Path, settings: dict[str, Any]) -> Path | None:
     return found[-1]
 
 
-def check_resume_keys(wrapper: Any, path: Path, lora: bool) -> None:
+def check_resume_keys(wrapper: Any, path: Path, lora: bool, trust: bool = False) -> None:
     """Refuse a resume checkpoint whose weights do not fit this run (full vs LoRA, other model)."""
-    import torch
     from stable_audio_tools.models.lora import name_is_lora
 
-    saved = torch.load(str(path), map_location="cpu", weights_only=False, mmap=True)
+    saved = read_checkpoint(path, trust, mmap=True)
     expected = {
         k: v for k, v in shapes(wrapper.state_dict()).items() if not lora or name_is_lora(k)
     }
@@ -325,6 +334,8 @@ def make_trainer(job_dir: Path, settings: dict[str, Any], callback: Any) -> Any:
         max_steps=int(settings["steps"]) if settings["steps"] is not None else -1,
         max_epochs=int(settings["epochs"]) if settings["epochs"] is not None else -1,
         callbacks=[callback],
+        # Lightning's own resume would unpickle the checkpoint fully; this reads it checked.
+        plugins=[checkpoint_io(bool(settings["trust_checkpoint"]))],
         logger=logger,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -386,12 +397,12 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
     pl.seed_everything(int(settings["seed"]), workers=True)
     model = create_model_from_config(model_config)
     if settings["ckpt"] and (lora or resume is None):
-        load_weights(model, Path(settings["ckpt"]))
+        load_weights(model, Path(settings["ckpt"]), settings["trust_checkpoint"])
     wrapper = create_training_wrapper_from_config(model_config, model)
     if lora:
         keep_lora_trainer_state(wrapper)
     if resume is not None:
-        check_resume_keys(wrapper, resume, lora)
+        check_resume_keys(wrapper, resume, lora, settings["trust_checkpoint"])
         print(f"resuming from {resume}", flush=True)
     report_parameters(wrapper)
     total = total_steps(settings, len(train_loader))

@@ -23,6 +23,7 @@ from curator.jobs import Job, cancel_job, follow_log, get_job, kill_job, list_jo
 from curator.jobs import start_job as launch
 from curator.jobs_config import generate_config, parse_lora, resume_config, train_config
 from curator.project import Project
+from curator.review import current_curator
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -44,6 +45,12 @@ EXISTING = click.Path(exists=True, path_type=Path)
 @click.option("--learning-rate", type=float, help="Optimizer learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", "resume_job", metavar="JOB_ID", help="Continue a train job.")
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
+    "without it such a file is refused. Only for files whose source you trust.",
+)
 @click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
 def train(project: Project, resume_job: str | None, wait: bool, **options: Any) -> None:
     """Fine-tune a model on an export, as a job that runs detached in .venv-train.
@@ -61,7 +68,7 @@ def train(project: Project, resume_job: str | None, wait: bool, **options: Any) 
                 flag = "--export" if needed == "export_dir" else "--model-config"
                 raise click.UsageError(f"{flag} is needed (or --resume JOB_ID)")
         config = train_config(project, **options)
-    job = launch(project, "train", config)
+    job = launch(project, "train", config, meta={"started_by": current_curator()})
     _started(job, project, wait)
 
 
@@ -97,6 +104,12 @@ def _as_config_keys(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where to run.")
 @click.option("--out", type=PATH, required=True, help="Folder the audio is copied to.")
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
+    "without it such a file is refused. Only for files whose source you trust.",
+)
 @click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
 def generate(
     project: Project, loras: tuple[str, ...], out: Path, wait: bool, **options: Any
@@ -107,7 +120,9 @@ def generate(
     produced it are copied to --out; `curator jobs adherence ID` then scores them.
     """
     config = generate_config(project, loras=[parse_lora(v) for v in loras], **options)
-    job = launch(project, "generate", config, copy_to=out)
+    job = launch(
+        project, "generate", config, copy_to=out, meta={"started_by": current_curator()}
+    )
     _started(job, project, wait)
 
 
