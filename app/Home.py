@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page
 from curator.project import Project
 from curator.status import project_status
 
@@ -51,10 +51,9 @@ def show_runs(report: dict) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Curator", layout="wide")
-    project = current_project()
+    project = open_page("")
     st.title("Curator")
-    st.caption(f"Project: {project.root}")
+    st.caption(f"Project: {as_text(project.root)}")
     report = project_status(project)
     show_counts(report)
     show_disk(report)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from curator.app_support import as_text
 from curator.audio import decode_window
 from curator.errors import AudioError
 from curator.project import Project
@@ -57,7 +58,7 @@ def play_segment(row: dict[str, Any]) -> np.ndarray | None:
     try:
         audio = decode_window(Path(row["source"]), row["start"], row["duration"], PREVIEW_RATE, 1)
     except AudioError as exc:
-        st.warning(f"cannot play: {exc.reason}")
+        st.warning(f"cannot play: {as_text(exc.reason)}")
         return None
     st.audio(audio[:, 0], sample_rate=PREVIEW_RATE)
     return audio

@@ -17,7 +17,7 @@ VALIDATION_FILE = "validation.jsonl"
 
 
 def job_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
-    """One row per job for a table: id, kind, status, step, loss, created."""
+    """One row per job for a table: id, kind, status, step, loss, who started it, when."""
     rows = []
     for job in jobs:
         latest = job.latest() or {}
@@ -30,6 +30,7 @@ def job_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
                 "step": latest.get("step"),
                 "of": latest.get("total_steps"),
                 "loss": latest.get("loss"),
+                "started by": job.meta.get("started_by"),
                 "created": job.created_at,
             }
         )
@@ -100,17 +101,22 @@ def start_comparison(
     project: Project,
     models: Sequence[tuple[str, Path, Path, Sequence[tuple[Path, float]]]],
     prompts: Sequence[str],
+    started_by: str | None = None,
     **options: Any,
 ) -> list[Job]:
     """One generation job per model (label, model config, weights, LoRAs), same prompts and
-    seed, grouped so that the app plays them side by side and scores them together."""
+    seed, grouped so that the app plays them side by side and scores them together.
+
+    started_by: the curator who asked, kept with each job.
+    """
     group = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     jobs = []
     for label, model_config, ckpt, loras in models:
         config = generate_config(
             project, model_config=model_config, ckpt=ckpt, loras=loras, prompts=prompts, **options
         )
-        jobs.append(start_job(project, "generate", config, meta={"label": label, "group": group}))
+        meta = {"label": label, "group": group, "started_by": started_by}
+        jobs.append(start_job(project, "generate", config, meta=meta))
     return jobs
 
 

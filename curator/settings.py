@@ -135,6 +135,22 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class AppSettings:
+    """Who may use the review app (`curator app`) and which files its pages may name.
+
+    auth_file: the user list (YAML: bcrypt password hashes and the sign-in cookie's key),
+      relative to the project; `curator app add-user NAME` writes it. While it holds a
+      user, every page asks for a sign-in and changes are recorded under that name; the
+      app serves other machines (`--host` other than loopback) only then.
+    path_roots: folders, besides the project folder, whose files the Jobs and Generate
+      pages accept (e.g. where the models are); a typed path elsewhere is refused.
+    """
+
+    auth_file: str = "users.yaml"
+    path_roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RebalanceSettings:
     """Defaults of `curator rebalance` (its flags override them).
 
@@ -163,6 +179,7 @@ class Settings:
     rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    app: AppSettings = field(default_factory=AppSettings)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -339,4 +356,11 @@ writer = ""
 seed = 0
 # Threads decoding and writing audio (0: one per core, at most 4).
 workers = 0
+
+[app]
+# The app's user list (bcrypt hashes; `curator app add-user NAME` adds one). With a user in
+# it every page asks for a sign-in; without one the app serves this machine only.
+auth_file = "users.yaml"
+# Folders besides the project whose files the Jobs and Generate pages accept (e.g. models).
+path_roots = []
 """

@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from curator.runs import run_tagger
 from curator.storage.prompts import effective_prompts
 from curator.storage.selections import selection, selection_items
 from curator.testing import registry_of
+from curator.users import add_user, users_file
 
 pytestmark = pytest.mark.slow  # about 40 s: a real server, a real browser
 
@@ -107,6 +109,13 @@ def tagged_project(tmp_path: Path, loud_and_quiet: Path) -> Project:
 @pytest.fixture
 def server(tagged_project: Project, tmp_path: Path) -> Iterator[str]:
     """`curator app` on a free port of 127.0.0.1; yields its base URL, stops it afterwards."""
+    with serving(tagged_project, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def serving(project: Project, tmp_path: Path) -> Iterator[str]:
+    """Run `curator app` for `project` on a free port of 127.0.0.1 while inside the block."""
     port = free_port()
     log_path = tmp_path / "server.log"
     env = {**os.environ, "CURATOR_USER": "e2e"}
@@ -115,7 +124,7 @@ def server(tagged_project: Project, tmp_path: Path) -> Iterator[str]:
         # Its own session: `curator app` runs streamlit as a child, and ending the group ends
         # both (terminating only the parent would leave streamlit serving).
         process = subprocess.Popen(
-            curator_command("app", "--project", tagged_project.root, "--port", port),
+            curator_command("app", "--project", project.root, "--port", port),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -583,3 +592,44 @@ def test_review_and_bulk_relabel_in_a_real_browser(
         (("undo", s, "instruments", "hi-hat rolls", None, None) for s in eights), key=repr
     )
     assert Counter(r["action"] for r in history) == {"review": 2, "add": 6, "undo": 6}, history
+
+
+# -- signed in -----------------------------------------------------------------------------------
+
+
+def sign_in(browser: WebDriver, url: str, name: str, password: str) -> None:
+    """Sign in on the Review page of an app whose project has a user list."""
+    browser.get(f"{url}/Review")
+    wait_for_text(browser, "Sign in to Curator")
+
+    def box(label: str) -> Callable[[], WebElement]:
+        return lambda: widget_by_label(browser, "stTextInput", label).find_element(
+            By.TAG_NAME, "input"
+        )
+
+    type_into(browser, box("Username"), name)
+    type_into(browser, box("Password"), password)
+    press(
+        browser,
+        lambda: browser.find_element(By.CSS_SELECTOR, '[data-testid="stFormSubmitButton"] button'),
+        "Sign in",
+    )
+    wait_for_text(browser, f"Signed in as {name}")
+
+
+def test_a_signed_in_curator_edit_is_recorded_under_that_name(
+    tagged_project: Project, tmp_path: Path, browser: WebDriver
+) -> None:
+    add_user(users_file(tagged_project), "ana", "correct horse")
+    with serving(tagged_project, tmp_path) as url:
+        sign_in(browser, url, "ana", "correct horse")
+        # A new page load is a new session: the sign-in cookie must carry it.
+        segment = review_an_edit(browser, url)
+    catalog = open_project(tagged_project.root).catalog
+    human = {
+        (x["segment_id"], x["tag"], x["present"], x["actor"])
+        for x in catalog.labels()
+        if x["source_kind"] == "human"
+    }
+    assert human == {(segment, "hi-hat", False, "ana"), (segment, "snare", True, "ana")}
+    assert [(b["action"], b["actor"]) for b in catalog.batches()] == [("review", "ana")]

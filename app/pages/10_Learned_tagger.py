@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page
 from curator.errors import CuratorError
 from curator.learning import (
     LearnOptions,
@@ -40,7 +40,7 @@ def train_section(project: Project) -> None:
             with st.spinner("Cross-validating and calibrating probes..."):
                 model = learn(project, options, tagger_uncertainty)
         except CuratorError as exc:
-            st.error(str(exc))
+            st.error(as_text(exc))
             return
         st.success(f"Trained version {model.version}.")
 
@@ -48,7 +48,7 @@ def train_section(project: Project) -> None:
 def report_section(report: dict[str, Any]) -> None:
     st.subheader(f"Version {report['version']}")
     st.caption(
-        f"Trained on {report['embedding']} embeddings; labels from calibrated probability "
+        f"Trained on {as_text(report['embedding'])} embeddings; labels from calibrated probability "
         f"{report['threshold']:.2f}. Precision and recall are cross-validated on verified "
         "labels, a track's segments in one fold; 'needed' is how many more verified labels "
         "the tag needs to reach the wanted count on each side."
@@ -79,7 +79,7 @@ def retag_section(project: Project) -> None:
         try:
             st.session_state["learned-diff"] = learned_diff(project)
         except CuratorError as exc:
-            st.error(str(exc))
+            st.error(as_text(exc))
     found = st.session_state.get("learned-diff")
     if not found:
         return
@@ -108,8 +108,7 @@ def retag_section(project: Project) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Learned tagger · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Learned tagger")
     st.title("Learned tagger")
     st.caption(
         "Per-tag probes trained on the labels curators verified, over cached audio "

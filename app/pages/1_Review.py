@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from curator.app.widgets import review_filter
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page, page_curator
 from curator.audio import decode_window, spectrogram_image
 from curator.errors import AudioError, CuratorError
 from curator.project import Project
@@ -49,7 +49,7 @@ def recompute_suspects(project: Project, where: ReviewFilter) -> None:
         with st.spinner("Training probes on the labels..."):
             report = find_suspects(project, SuspectOptions(facet=where.facet, tags=_tags(where)))
     except CuratorError as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(as_text(exc))
         return
     flagged = sum(s.flagged for s in report.suspects)
     st.sidebar.success(f"{len(report.judged)} tag(s) judged, {flagged} label(s) flagged.")
@@ -64,8 +64,8 @@ def show_queue_reason(row: dict[str, Any]) -> None:
     for item in row.get("suspects", []):
         label = "present" if item["present"] else "absent"
         st.warning(
-            f"**{item['facet']}/{item['tag']}** ({label}) may be wrong, score "
-            f"{item['score']:.2f}: {item['reason']}"
+            f"**{as_text(item['facet'])}/{as_text(item['tag'])}** ({label}) may be wrong, "
+            f"score {item['score']:.2f}: {as_text(item['reason'])}"
         )
     if "informativeness" in row:
         st.info(
@@ -78,7 +78,7 @@ def show_audio(row: dict[str, Any]) -> None:
     try:
         audio = decode_window(Path(row["source"]), row["start"], row["duration"], PREVIEW_RATE, 1)
     except AudioError as exc:
-        st.warning(f"cannot play: {exc.reason}")
+        st.warning(f"cannot play: {as_text(exc.reason)}")
         return
     st.audio(audio[:, 0], sample_rate=PREVIEW_RATE)
     st.image(
@@ -93,7 +93,7 @@ def show_model_view(row: dict[str, Any]) -> None:
     if model:
         st.caption(
             "Model tags: "
-            + ", ".join(f"{x['tag']} {x['score']:.2f} ({x['source']})" for x in model)
+            + as_text(", ".join(f"{x['tag']} {x['score']:.2f} ({x['source']})" for x in model))
         )
     values = [
         f"{m['name']} {m['text'] or round(m['value'], 1)} (confidence {m['confidence']:.2f},"
@@ -102,16 +102,16 @@ def show_model_view(row: dict[str, Any]) -> None:
         if m["name"] in ("tempo", "key", "scale")
     ]
     if values:
-        st.caption(" · ".join(values))
+        st.caption(as_text(" · ".join(values)))
     human = [
         f"{x['tag']}{'' if x['present'] else ' (rejected)'} by {x['actor']}"
         for x in row["labels"]
         if x["source_kind"] == "human" and label_is_tag(x["facet"])
     ]
     if human:
-        st.caption("Human labels: " + ", ".join(human))
+        st.caption("Human labels: " + as_text(", ".join(human)))
     if row["prompt"]:
-        st.caption(f"Prompt: {row['prompt']}")
+        st.caption(f"Prompt: {as_text(row['prompt'])}")
 
 
 KEYS = ["", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -120,7 +120,7 @@ KEYS = ["", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 def tag_inputs(project: Project, row: dict[str, Any], current: dict[str, list[str]]) -> dict:
     return {
         facet.name: st.multiselect(
-            facet.name,
+            as_text(facet.name),
             sorted({t.name for t in facet.tags} | set(current.get(facet.name, []))),
             default=current.get(facet.name, []),
             key=f"{row['id']}-{facet.name}",
@@ -148,7 +148,7 @@ def _tempo_text(text: str) -> str | None:
     try:
         return f"{float(text):g}" if text.strip() else None
     except ValueError:
-        st.warning(f"tempo {text!r} is not a number; left unchanged")
+        st.warning(f"tempo {as_text(repr(text))} is not a number; left unchanged")
         return None
 
 
@@ -173,17 +173,23 @@ def edit_form(project: Project, row: dict[str, Any]) -> None:
         )
         confirm = st.checkbox("Confirm the model's tags I kept", True, key=f"{row['id']}-confirm")
         if st.form_submit_button("Save"):
-            if new_tag:
-                add_tag(project.vocabulary_dir, new_facet, new_tag)
-                chosen[new_facet] = [*chosen.get(new_facet, []), new_tag]
-            unconfirmed = model_only_tags(row) if confirm else set()
-            changes = [
-                c
-                for facet, tags in chosen.items()
-                for c in tag_changes(row["id"], facet, current.get(facet, []), tags, unconfirmed)
-            ]
-            changes += value_changes(row["id"], values, corrected)
-            batch, changed = save_segment(project, row["id"], changes, note, excluded)
+            try:
+                if new_tag:
+                    new_tag = add_tag(project.vocabulary_dir, new_facet, new_tag)
+                    chosen[new_facet] = [*chosen.get(new_facet, []), new_tag]
+                kept = model_only_tags(row) if confirm else set()
+                changes = [
+                    c
+                    for facet, tags in chosen.items()
+                    for c in tag_changes(row["id"], facet, current.get(facet, []), tags, kept)
+                ]
+                changes += value_changes(row["id"], values, corrected)
+                batch, changed = save_segment(
+                    project, row["id"], changes, note, excluded, actor=page_curator()
+                )
+            except CuratorError as exc:  # a bad value: nothing was saved, say why
+                st.error(as_text(exc))
+                return
             if changed:
                 st.success(f"Saved {changed} change(s) (batch {batch}).")
                 st.rerun()
@@ -193,7 +199,7 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
     with st.container(border=True):
         name = Path(row["source"]).name
         end = row["start"] + row["duration"]
-        st.markdown(f"**{row['id']}** · {name} · {row['start']:.1f}-{end:.1f} s")
+        st.markdown(f"**{as_text(row['id'])}** · {as_text(name)} · {row['start']:.1f}-{end:.1f} s")
         show_queue_reason(row)
         show_audio(row)
         show_model_view(row)
@@ -211,13 +217,12 @@ def requested_page() -> int:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Review · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Review")
     where, page_size = sidebar_filter(project)
     try:
         shown = review_page(project, where, requested_page(), page_size)
     except CuratorError as exc:  # e.g. no learned tagger trained yet
-        st.error(str(exc))
+        st.error(as_text(exc))
         where = replace(where, order="id")
         shown = review_page(project, where, requested_page(), page_size)
     pages = max(1, -(-shown.total // page_size))

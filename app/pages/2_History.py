@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page, page_curator
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.review import undo
@@ -19,7 +19,7 @@ def show_batches(project: Project) -> None:
         columns = st.columns([4, 1])
         undone = f", undone by {batch['undone_by']}" if batch["undone_by"] else ""
         columns[0].write(
-            f"`{batch['batch_id']}` {batch['action']} by {batch['actor']}, "
+            f"`{batch['batch_id']}` {batch['action']} by {as_text(batch['actor'])}, "
             f"{batch['labels']} label(s), {batch['changed_at']:%Y-%m-%d %H:%M}{undone}"
         )
         if (
@@ -32,9 +32,9 @@ def show_batches(project: Project) -> None:
 
 def restore(project: Project, batch_id: str) -> None:
     try:
-        restored = undo(project, batch_id)
+        restored = undo(project, batch_id, actor=page_curator())
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return
     st.success(f"Restored {restored} label(s) changed by {batch_id}.")
     st.rerun()
@@ -52,8 +52,7 @@ def show_segment_history(project: Project) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="History · Curator", layout="wide")
-    project = current_project()
+    project = open_page("History")
     st.title("History")
     show_batches(project)
     show_segment_history(project)

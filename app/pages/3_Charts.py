@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from curator.api import Embedder
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page
 from curator.charts import (
     TagMap,
     cooccurrence_figure,
@@ -95,7 +95,10 @@ def show_tag_map(
         embedder = ready_embedder(root, name, settings, registry)
         found = cached_tag_map(root, name, settings, vocabulary.fingerprint(), synonyms, embedder)
     except Exception as exc:  # a plugin's failure is shown, never takes the page down
-        st.error(f"Embedder {name!r} could not draw the map: {type(exc).__name__}: {exc}")
+        st.error(
+            f"Embedder {as_text(repr(name))} could not draw the map: "
+            f"{type(exc).__name__}: {as_text(exc)}"
+        )
         # Forgotten, so that the next widget change does not load the failing model again.
         st.session_state.pop("map-request", None)
         return
@@ -109,8 +112,7 @@ def show_tag_map(
 
 
 def main() -> None:
-    st.set_page_config(page_title="Charts · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Charts")
     vocabulary = project.vocabulary()
     st.title("Charts")
     frequency_section(project, vocabulary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from curator.app.widgets import review_filter
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page, page_curator
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.review import ReviewFilter, bulk_preview, bulk_relabel, undo
@@ -28,32 +28,33 @@ def preview(project: Project, where: ReviewFilter) -> int:
     found = bulk_preview(project, where)
     st.write(f"{found.count} segment(s) match the filter.")
     if found.sample:
-        st.caption("For example: " + ", ".join(found.sample))
+        st.caption("For example: " + as_text(", ".join(found.sample)))
     return found.count
 
 
 def apply(project: Project, where: ReviewFilter, change: tuple[str, str, str, str | None]) -> None:
     action, facet, tag, new_tag = change
     try:
-        batch, changed = bulk_relabel(project, where, action, facet, tag, new_tag)
+        batch, changed = bulk_relabel(
+            project, where, action, facet, tag, new_tag, actor=page_curator()
+        )
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return
     st.session_state["last-bulk"] = batch
-    st.success(f"{action} {tag!r}: {changed} label(s) changed in one batch ({batch}).")
+    st.success(f"{action} {as_text(repr(tag))}: {changed} label(s) changed in one batch ({batch}).")
 
 
 def offer_undo(project: Project) -> None:
     batch = st.session_state.get("last-bulk")
     if batch and st.button(f"Undo batch {batch}", key="bulk-undo"):
-        restored = undo(project, batch)
+        restored = undo(project, batch, actor=page_curator())
         st.session_state.pop("last-bulk")
         st.success(f"Undone: {restored} label(s) restored.")
 
 
 def main() -> None:
-    st.set_page_config(page_title="Bulk relabel · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Bulk relabel")
     st.title("Bulk relabel")
     st.subheader("1. Choose segments")
     where = review_filter(project, st, key="bulk-filter")

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page
 from curator.errors import CuratorError
 from curator.metadata import TAG_FACETS, VALUE_FACETS
 from curator.project import Project
@@ -73,7 +73,7 @@ def request_form(project: Project) -> tuple[RebalanceRequest, bool] | None:
             max_repeats=int(max_repeats),
         ), replace
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return None
 
 
@@ -86,7 +86,7 @@ def target_choices(facets: list[str]) -> dict[str, str]:
     )
     columns = st.columns(len(facets))
     return {
-        facet: columns[i].selectbox(facet, TARGET_KINDS, key=f"rb-target-{facet}")
+        facet: columns[i].selectbox(as_text(facet), TARGET_KINDS, key=f"rb-target-{facet}")
         for i, facet in enumerate(facets)
     }
 
@@ -103,14 +103,16 @@ def run(project: Project, request: RebalanceRequest, replace: bool) -> None:
         with st.spinner("Choosing copies…"):
             planned = rebalance(project, request, replace=replace)
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return
     st.session_state["rb-shown"] = planned.name
-    st.success(f"Saved selection {planned.name!r} ({planned.report['seconds']:.2f} s).")
+    st.success(
+        f"Saved selection {as_text(repr(planned.name))} ({planned.report['seconds']:.2f} s)."
+    )
 
 
 def show_report(name: str, report: dict[str, Any]) -> None:
-    st.subheader(f"Selection {name!r}")
+    st.subheader(f"Selection {as_text(repr(name))}")
     after, split = report["after"], report["split"]
     sizes = st.columns(5)
     sizes[0].metric("Copies", after["copies"])
@@ -122,22 +124,24 @@ def show_report(name: str, report: dict[str, Any]) -> None:
     for facet, data in report["facets"].items():
         show_facet(report, facet, data, shares)
     for note in report.get("notes", [])[1:]:
-        st.caption(note)
+        st.caption(as_text(note))
 
 
 def show_facet(report: dict[str, Any], facet: str, data: dict[str, Any], shares: bool) -> None:
     before, after = data["before"], data["after"]
     columns = st.columns(3)
     columns[0].metric(
-        f"{facet}: MeanIR",
+        f"{as_text(facet)}: MeanIR",
         _number(after["mean_ir"]),
         _delta(after["mean_ir"], before["mean_ir"]),
         delta_color="inverse",
     )
     columns[1].metric(
-        f"{facet}: entropy", _number(after["entropy"]), _delta(after["entropy"], before["entropy"])
+        f"{as_text(facet)}: entropy",
+        _number(after["entropy"]),
+        _delta(after["entropy"], before["entropy"]),
     )
-    columns[2].metric(f"{facet}: tags lost", after["tags_lost"])
+    columns[2].metric(f"{as_text(facet)}: tags lost", after["tags_lost"])
     st.plotly_chart(before_after_figure(report, facet, shares).figure, key=f"rb-chart-{facet}")
 
 
@@ -175,7 +179,7 @@ def saved_selections(project: Project) -> None:
     chosen = st.selectbox(
         "Show", names, index=names.index(shown) if shown in names else 0, key="rb-show"
     )
-    if st.button(f"Delete {chosen!r}", key="rb-delete"):
+    if st.button(f"Delete {as_text(repr(chosen))}", key="rb-delete"):
         delete_selection(project.catalog, chosen)
         st.session_state.pop("rb-shown", None)
         st.rerun()
@@ -185,8 +189,7 @@ def saved_selections(project: Project) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Rebalance · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Rebalance")
     st.title("Rebalance")
     st.caption(
         "A selection is a budget of segment copies (or hours) whose tags, counted from the "

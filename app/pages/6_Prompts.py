@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from curator.app.widgets import play_segment
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.prompts import (
@@ -53,15 +53,15 @@ def write_panel(project: Project, rows: list[dict[str, Any]]) -> None:
 
 
 def run_writer(project: Project, ids: list[str], writer: str, seed: int, force: bool) -> None:
-    bar = st.progress(0.0, text=f"Writing with {writer}")
+    bar = st.progress(0.0, text=f"Writing with {as_text(writer)}")
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Writing with {writer}: {done}/{total}")
+        bar.progress(done / total, text=f"Writing with {as_text(writer)}: {done}/{total}")
 
     try:
         summary = write_prompts(project, ids, writer, seed, force, progress)
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return
     st.session_state["prompts-last-run"] = summary
     st.rerun()
@@ -72,22 +72,22 @@ def last_run() -> None:
     if summary is None:
         return
     st.success(
-        f"{summary.writer}: {summary.written} written, {summary.from_cache} from the cache, "
-        f"{summary.skipped} already up to date, {summary.failed} failed."
+        f"{as_text(summary.writer)}: {summary.written} written, {summary.from_cache} from the "
+        f"cache, {summary.skipped} already up to date, {summary.failed} failed."
     )
     for segment_id, reason in summary.failures[:20]:
-        st.warning(f"{segment_id}: {reason}")
+        st.warning(f"{as_text(segment_id)}: {as_text(reason)}")
 
 
 def segment_editor(project: Project, row: dict[str, Any]) -> None:
     with st.container(border=True):
-        st.markdown(f"**{row['id']}** · {row['source']} · {row['start']:.1f} s")
+        st.markdown(f"**{as_text(row['id'])}** · {as_text(row['source'])} · {row['start']:.1f} s")
         facts = [", ".join(row["tags"]) or "no tags"]
         facts += [f"{row['tempo']:g} BPM"] if row["tempo"] else []
         facts += [row["key"]] if row["key"] else []
-        st.caption(" · ".join(facts))
+        st.caption(as_text(" · ".join(facts)))
         play_segment(row)
-        st.caption(f"In use: {who_wrote(row)}")
+        st.caption(f"In use: {as_text(who_wrote(row))}")
         # The key follows the prompt, so the box shows the new text after a save or revert.
         digest = hashlib.sha1((row["prompt"] or "").encode()).hexdigest()[:8]
         text = st.text_area("Prompt", row["prompt"] or "", key=f"prompt-{row['id']}-{digest}")
@@ -111,14 +111,13 @@ def save(project: Project, segment_id: str, text: str) -> None:
     try:
         edit_prompt(project, segment_id, text)
     except CuratorError as exc:
-        st.error(str(exc))
+        st.error(as_text(exc))
         return
     st.rerun()
 
 
 def main() -> None:
-    st.set_page_config(page_title="Prompts · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Prompts")
     st.title("Prompts")
     selection, text, tag = sidebar_filters(project)
     per_page = st.sidebar.selectbox("Per page", [10, 25, 50], key="prompts-per-page")

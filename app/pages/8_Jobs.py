@@ -7,11 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page, page_curator
 from curator.errors import CuratorError
 from curator.jobs import Job, cancel_job, list_jobs, start_job
 from curator.jobs_config import TRAIN_PRESETS, train_config
 from curator.jobs_view import fraction_done, job_rows, loss_figure
+from curator.path_roots import allowed_path
 from curator.project import Project
 from curator.storage.exports import exports
 
@@ -89,12 +90,24 @@ def start_section(project: Project) -> None:
                 st.error("Choose an export and a model config first.")
                 return
             try:
-                job = start_job(project, "train", train_config(project, **values))
+                config = train_config(project, **checked_paths(project, values))
+                job = start_job(project, "train", config, meta={"started_by": page_curator()})
             except CuratorError as exc:
-                st.error(str(exc))
+                st.error(as_text(exc))
                 return
             st.session_state["jobs-selected"] = job.id
             st.success(f"Started {job.id}. It runs on even if this page is closed.")
+
+
+PATHS = {"export_dir": "export folder", "model_config": "model config", "ckpt": "base weights"}
+
+
+def checked_paths(project: Project, values: dict[str, Any]) -> dict[str, Any]:
+    """The form's values, each typed path refused unless it is under the project's roots."""
+    return {
+        key: allowed_path(project, value, PATHS[key]) if key in PATHS and value else value
+        for key, value in values.items()
+    }
 
 
 def jobs_table(jobs: list[Job]) -> str | None:
@@ -118,7 +131,7 @@ def job_details(project: Project, job: Job) -> None:
     columns[2].metric("ETA", f"{eta / 60:.1f} min" if eta is not None else "–")
     columns[3].metric("Checkpoints", len(job.checkpoints()))
     if job.error:
-        st.error(job.error)
+        st.error(as_text(job.error))
     if job.kind == "train":
         st.plotly_chart(loss_figure(job), key=f"loss-{job.id}")
     if job.active and st.button("Cancel job", key=f"cancel-{job.id}"):
@@ -126,13 +139,12 @@ def job_details(project: Project, job: Job) -> None:
         st.info("Asked the job to stop; it saves a checkpoint and ends as cancelled.")
     if job.outputs():
         st.json(job.outputs(), expanded=False)
-    st.caption(f"Folder: {job.folder}")
+    st.caption(f"Folder: {as_text(job.folder)}")
     st.code(job.log_tail(60) or "(the log is empty)", language=None)
 
 
 def main() -> None:
-    st.set_page_config(page_title="Jobs · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Jobs")
     st.title("Jobs")
     st.caption(
         "Fine-tunes and generations run in .venv-train, detached from the app: closing "

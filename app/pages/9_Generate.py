@@ -20,11 +20,12 @@ from curator.adherence import (
     project_taggers,
     scorers,
 )
-from curator.app_support import current_project
+from curator.app_support import as_text, open_page, page_curator
 from curator.errors import CuratorError
 from curator.jobs import Job
-from curator.jobs_config import trained_models
+from curator.jobs_config import TrainedModel, trained_models
 from curator.jobs_view import comparison_groups, fraction_done, model_choices, start_comparison
+from curator.path_roots import allowed_path
 from curator.project import Project
 from curator.registry import load_registry
 from curator.vocabulary import Vocabulary
@@ -61,15 +62,16 @@ def prompt_builder(vocabulary: Vocabulary) -> None:
         None if key == NONE else key,
         scale,
     )
-    st.caption(f"Built: {built}")
+    st.caption(f"Built: {as_text(built)}")
     if st.button("Add this prompt", key="b-add"):
         current = st.session_state.get(PROMPTS_KEY, "").rstrip("\n")
         st.session_state[PROMPTS_KEY] = f"{current}\n{built}".strip("\n")
     st.text_area("One prompt per line (free text works too)", key=PROMPTS_KEY, height=120)
 
 
-def model_picker(project: Project) -> list[Any]:
-    """The base model and the chosen fine-tunes (succeeded train jobs)."""
+def model_picker(project: Project) -> tuple[tuple[str, str] | None, list[TrainedModel], float]:
+    """The base model's typed paths (None: not wanted), the chosen fine-tunes (succeeded
+    train jobs) and the LoRA strength."""
     st.subheader("Models")
     defaults = project.settings.training
     use_base = st.checkbox("Base model", True, key="g-base")
@@ -81,8 +83,15 @@ def model_picker(project: Project) -> list[Any]:
         "Fine-tuned (finished train jobs)", list(trained), default=list(trained)[:1], key="g-tuned"
     )
     strength = st.slider("LoRA strength", 0.0, 2.0, 1.0, 0.05, key="g-strength")
-    base = (Path(model_config), Path(ckpt)) if use_base and model_config and ckpt else None
-    return model_choices(base, [trained[label] for label in chosen], strength)
+    base = (model_config, ckpt) if use_base and model_config and ckpt else None
+    return base, [trained[label] for label in chosen], strength
+
+
+def checked_base(project: Project, base: tuple[str, str] | None) -> tuple[Path, Path] | None:
+    """The base model's files, refused unless they are under the project's path roots."""
+    if base is None:
+        return None
+    return allowed_path(project, base[0], "model config"), allowed_path(project, base[1], "weights")
 
 
 def options_form(project: Project) -> dict[str, Any]:
@@ -98,17 +107,18 @@ def options_form(project: Project) -> dict[str, Any]:
 
 def launch_section(project: Project) -> None:
     prompt_builder(project.vocabulary())
-    models = model_picker(project)
+    base, tuned, strength = model_picker(project)
     options = options_form(project)
     if st.button("Generate", type="primary", key="g-start"):
         prompts = st.session_state.get(PROMPTS_KEY, "").splitlines()
-        if not models:
+        if base is None and not tuned:
             st.error("Choose the base model or at least one fine-tune.")
             return
         try:
-            jobs = start_comparison(project, models, prompts, **options)
+            models = model_choices(checked_base(project, base), tuned, strength)
+            jobs = start_comparison(project, models, prompts, page_curator(), **options)
         except CuratorError as exc:
-            st.error(str(exc))
+            st.error(as_text(exc))
             return
         st.session_state["g-group"] = jobs[0].meta["group"]
         st.success(f"Started {len(jobs)} generation job(s): " + ", ".join(j.id for j in jobs))
@@ -127,9 +137,9 @@ def results_section(project: Project) -> None:
     jobs = groups[group]
     for job in jobs:
         if job.status != "succeeded":
-            st.progress(fraction_done(job), text=f"{job.label}: {job.status}")
+            st.progress(fraction_done(job), text=f"{as_text(job.label)}: {job.status}")
         if job.error:
-            st.error(f"{job.label}: {job.error}")
+            st.error(f"{as_text(job.label)}: {as_text(job.error)}")
     side_by_side(jobs)
     adherence_section(project, [job for job in jobs if job.status == "succeeded"])
 
@@ -141,11 +151,11 @@ def side_by_side(jobs: list[Job]) -> None:
         return
     prompts = done[0].config.get("prompts", [])
     for number, prompt in enumerate(prompts):
-        st.markdown(f"**{number + 1}. {prompt}**")
+        st.markdown(f"**{number + 1}. {as_text(prompt)}**")
         columns = st.columns(len(done))
         for column, job in zip(columns, done, strict=True):
             files = job.audio_files()
-            column.caption(job.label)
+            column.caption(as_text(job.label))
             if number < len(files):
                 column.audio(str(files[number]))
 
@@ -163,7 +173,7 @@ def adherence_section(project: Project, jobs: list[Job]) -> None:
         with st.spinner("Running the analyzer and taggers on the generated audio…"):
             found = [job_adherence(project, job, ready=ready) for job in jobs]
         for error in ready.errors:
-            st.warning(error)
+            st.warning(as_text(error))
     scored = [result for result in found if result is not None]
     if not scored:
         st.caption("Runs Essentia (tempo, key) and the chosen taggers on every clip.")
@@ -182,8 +192,7 @@ def show_adherence(scored: list[JobAdherence]) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Generate · Curator", layout="wide")
-    project = current_project()
+    project = open_page("Generate")
     st.title("Generate")
     launch_section(project)
     st.divider()
