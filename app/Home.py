@@ -6,9 +6,11 @@ import streamlit as st
 
 from curator.app_support import as_text, open_page
 from curator.project import Project
-from curator.status import project_status
+from curator.status import project_status, run_lines
 
 PAGE_SIZE = 50
+# While a run is going, its part of the page reloads this often to show results as they come.
+RUNS_REFRESH_SECONDS = 5
 
 
 def show_counts(report: dict) -> None:
@@ -44,10 +46,24 @@ def show_disk(report: dict) -> None:
     st.caption("Disk: " + ", ".join(f"{name} {size / 1e6:,.1f} MB" for name, size in disk.items()))
 
 
-def show_runs(report: dict) -> None:
-    if report["runs"]:
-        st.subheader("Tagger and analyzer runs")
-        st.dataframe(report["runs"], hide_index=True, width="stretch")
+def show_runs(project: Project, report: dict) -> None:
+    live = any(run["status"].startswith("running") for run in report["runs"])
+    refresh = RUNS_REFRESH_SECONDS if live else None
+    st.fragment(_show_runs, run_every=refresh)(project)
+    for shard in report["quarantined_shards"]:
+        st.warning(as_text(f"Shard set aside, not merged: {shard['shard']}: {shard['reason']}"))
+
+
+def _show_runs(project: Project) -> None:
+    runs = run_lines(project)  # read afresh at each refresh while a run is going
+    if not runs:
+        return
+    st.subheader("Tagger and analyzer runs")
+    st.caption(
+        "A run shows as interrupted once its process is gone; run the same command to "
+        "resume it. A run on another machine shows that machine's name."
+    )
+    st.dataframe(runs, hide_index=True, width="stretch")
 
 
 def main() -> None:
@@ -58,7 +74,7 @@ def main() -> None:
     show_counts(report)
     show_disk(report)
     show_segments(project)
-    show_runs(report)
+    show_runs(project, report)
     show_problems(report)
 
 

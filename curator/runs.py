@@ -1,14 +1,24 @@
-"""Running a tagger or analyzer over the catalogue: decode ahead, shard, merge, resume."""
+"""Running a tagger or analyzer over the catalogue: decode ahead, shard, merge, resume.
+
+How results reach the catalogue (DESIGN.md decision 2): the rows of finished segments are
+collected and closed as a Parquet shard every `shard_size` segments or `shard_seconds`
+seconds, whichever comes first, and each shard is merged in one transaction. A catalogue
+held by another process never fails a segment: the shard waits on disk and is merged at
+the next shard, at the end of the run, or by the next run. Merging is idempotent, so a
+shard merged twice changes nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +29,7 @@ import numpy as np
 from curator import shards
 from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, Tagger, TagResult
 from curator.audio import decode_window
-from curator.errors import AudioError, CuratorError
+from curator.errors import AudioError, CatalogBusy, CuratorError
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.storage import RunRecord
@@ -39,6 +49,7 @@ class RunSummary:
     failed: int = 0
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. leftover shards set aside
 
 
 def plugin_context(project: Project, name: str) -> PluginContext:
@@ -55,7 +66,54 @@ def plugin_context(project: Project, name: str) -> PluginContext:
 
 
 def host_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This machine, as runs record it (the process is recorded apart, as the run's pid)."""
+    return socket.gethostname()
+
+
+# -- is a run alive? -----------------------------------------------------------------------
+
+# The runs this process is running now: its own pid is alive whatever became of them.
+_ACTIVE_RUNS: set[int] = set()
+
+
+def run_state(run: Mapping[str, Any]) -> str:
+    """What a run is now: its recorded status, except that a run recorded as "running"
+    is "interrupted" when its process on this host is gone, and "running on HOST" when it
+    runs on another host (whose processes cannot be seen from here)."""
+    if run["status"] != "running":
+        return str(run["status"])
+    if run.get("host") and run["host"] != host_id():
+        return f"running on {run['host']}"
+    return "running" if _alive_here(run.get("pid"), run["id"]) else "interrupted"
+
+
+def _alive_here(pid: int | None, run_id: int) -> bool:
+    if pid is None:
+        return False  # recorded before runs kept their process: long over
+    if pid == os.getpid():
+        return run_id in _ACTIVE_RUNS
+    return process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine (a zombie, killed but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal test is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def settle_dead_runs(project: Project, runs: Iterable[Mapping[str, Any]]) -> None:
+    """Record as interrupted the runs still recorded as running whose process is gone."""
+    dead = [r["id"] for r in runs if r["status"] == "running" and run_state(r) == "interrupted"]
+    project.catalog.mark_runs_interrupted(dead)
 
 
 def run_record(project: Project, kind: str, plugin: Plugin, from_cache: bool = False) -> RunRecord:
@@ -181,18 +239,27 @@ def score_matrix(results: list[TagResult], tags: list[tuple[str, str]]) -> np.nd
 
 
 class ShardWriter:
-    """Collects one run's rows, as column chunks, and writes a shard every `size` segments."""
+    """Collects one run's rows, as column chunks, and closes them as a shard when due."""
 
     def __init__(
-        self, project: Project, run_id: int, plugin: Plugin, size: int, in_memory: bool = False
+        self,
+        project: Project,
+        run_id: int,
+        plugin: Plugin,
+        size: int,
+        seconds: float = math.inf,
+        in_memory: bool = False,
     ) -> None:
-        self.project, self.run_id, self.plugin, self.size = project, run_id, plugin, size
+        self.project, self.run_id, self.plugin = project, run_id, plugin
+        self.size, self.seconds = size, seconds
         # in_memory: this process merges its own results (no worker elsewhere), so they go
         # straight into the catalogue instead of through Parquet shards.
         self.in_memory = in_memory
         self.folder = project.runs_dir / f"{run_id:06d}"
         self.chunks: dict[str, list[dict[str, np.ndarray]]] = {}
         self.segment_ids: list[str] = []
+        self.opened_at = 0.0  # when the first segment of the open shard finished
+        self.unmerged: list[shards.Shard] = []  # on disk, waiting for a busy catalogue
 
     def add_rows(self, table: str, **columns: Any) -> None:
         """Equal-length columns (arrays or lists) of rows for `table`."""
@@ -213,26 +280,75 @@ class ShardWriter:
             status=np.full(count, status, dtype=object),
             reason=np.array(reasons or [None] * count, dtype=object),
         )
+        if not self.segment_ids:
+            self.opened_at = time.monotonic()
         self.segment_ids += ids
-        if len(self.segment_ids) >= self.size:
-            self.flush()
 
     def finish_segment(self, segment_id: str, status: str, reason: str | None = None) -> None:
         self.finish_segments([segment_id], status, [reason])
 
-    def flush(self) -> None:
+    @contextmanager
+    def staged(self) -> Iterator[None]:
+        """Keep the rows added in the body only if it ends without an exception.
+
+        A batch the model fails on is retried a segment at a time: the rows it had added
+        must go, or the retries would add the same segments again.
+        """
+        kept = {table: len(chunks) for table, chunks in self.chunks.items()}
+        segments = len(self.segment_ids)
+        try:
+            yield
+        except BaseException:
+            self.chunks = {t: c[: kept[t]] for t, c in self.chunks.items() if kept.get(t)}
+            del self.segment_ids[segments:]
+            raise
+
+    def due(self) -> bool:
+        """Whether the open shard holds `size` segments or has been open `seconds`."""
         if not self.segment_ids:
-            return
-        tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
-        if self.in_memory:
-            self.project.catalog.merge_columns(
-                self.run_id, self.plugin.name, tables, self.segment_ids
-            )
-        else:
-            number = shards.next_shard_number(self.folder)
-            shard = shards.write_shard(self.folder, number, self.run_id, tables, self.segment_ids)
-            merge(self.project, shard, self.plugin.name)
-        self.chunks, self.segment_ids = {}, []
+            return False
+        elapsed = time.monotonic() - self.opened_at
+        return len(self.segment_ids) >= self.size or elapsed >= self.seconds
+
+    def flush(self, final: bool = False) -> None:
+        """Close the open shard and merge every shard not merged yet.
+
+        While the catalogue is busy the shards wait on disk for the next flush; at the
+        `final` one a busy catalogue raises CatalogBusy, and they wait for the next run.
+        """
+        if self.segment_ids:
+            tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
+            if self.in_memory:
+                self.project.catalog.merge_columns(
+                    self.run_id, self.plugin.name, tables, self.segment_ids
+                )
+            else:
+                number = shards.next_shard_number(self.folder)
+                self.unmerged.append(
+                    shards.write_shard(
+                        self.folder, number, self.run_id, tables, self.segment_ids, self.plugin.name
+                    )
+                )
+            self.chunks, self.segment_ids = {}, []
+        self._merge_unmerged(final)
+
+    def _merge_unmerged(self, final: bool) -> None:
+        while self.unmerged:
+            shard = self.unmerged[0]
+            try:
+                problem = merge_or_quarantine(self.project, shard.folder, self.plugin.name)
+            except CatalogBusy as exc:
+                if not final:
+                    return
+                raise CatalogBusy(
+                    f"{exc} ({len(self.unmerged)} finished shard(s) of run {self.run_id} are "
+                    f"kept in {self.folder}; the next tag or analyze run merges them)"
+                ) from exc
+            if problem:
+                raise CuratorError(problem)
+            self.unmerged.pop(0)
+        if final:
+            shards.remove_if_empty(self.folder)
 
 
 def _as_array(values: Any) -> np.ndarray:
@@ -249,20 +365,53 @@ def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
 
-def merge(project: Project, shard: shards.Shard, plugin: str) -> None:
-    project.catalog.merge_shard(
-        shard.folder, shard.run_id, plugin, shard.tables, list(shard.segment_ids)
-    )
+def merge_or_quarantine(project: Project, folder: Path, plugin: str = "") -> str | None:
+    """Merge the finished shard in `folder` and delete it; returns None.
+
+    A shard that cannot be merged is moved to runs/quarantined/ and a line naming it and
+    the reason is returned: it must never block the runs after it. A busy catalogue is not
+    the shard's fault: CatalogBusy is raised and the shard stays where it is.
+    """
+    try:
+        shard = shards.read_shard(folder)
+        project.catalog.merge_shard(
+            shard.folder, shard.run_id, shard.plugin or plugin, shard.tables, shard.segment_ids
+        )
+    except CatalogBusy:
+        raise
+    except Exception as exc:  # any other reason is the shard's: set it aside, go on
+        reason = f"{type(exc).__name__}: {exc}"
+        moved = shards.quarantine(folder, project.runs_dir, reason)
+        return f"shard {folder} could not be merged ({reason}); moved to {moved}"
     shards.discard(shard)
+    return None
 
 
-def merge_leftover_shards(project: Project) -> int:
-    """Merge shards an interrupted run wrote but did not merge; returns how many."""
-    leftovers = shards.finished_shards(project.runs_dir)
-    plugins = {run["id"]: run["plugin"] for run in project.catalog.runs()} if leftovers else {}
-    for shard in leftovers:
-        merge(project, shard, plugins.get(shard.run_id, "?"))
-    return len(leftovers)
+def merge_leftover_shards(project: Project) -> list[str]:
+    """Merge the shards that runs no longer running left behind, remove their unfinished
+    shard folders, and quarantine what cannot be merged; returns a line per quarantined
+    shard. The folders of runs still running (in a live process here, or on another host)
+    are theirs and left alone. A busy catalogue raises CatalogBusy and changes nothing.
+    """
+    runs = {run["id"]: run for run in project.catalog.runs()}
+    settle_dead_runs(project, runs.values())
+    notes = []
+    for run_id, folder in shards.run_folders(project.runs_dir).items():
+        run = runs.get(run_id)
+        if run is not None and run_state(run).startswith("running"):
+            continue
+        for unfinished in shards.unfinished_shard_folders(folder):
+            shards.remove_folder(unfinished)
+        plugin = run["plugin"] if run else ""
+        for finished in shards.finished_shard_folders(folder):
+            if run is None:
+                reason = f"run {run_id} is not in the catalogue"
+                moved = shards.quarantine(finished, project.runs_dir, reason)
+                notes.append(f"shard {finished} could not be merged ({reason}); moved to {moved}")
+            elif problem := merge_or_quarantine(project, finished, plugin):
+                notes.append(problem)
+        shards.remove_if_empty(folder)
+    return notes
 
 
 # -- the runs ----------------------------------------------------------------------------------
@@ -438,29 +587,53 @@ def _run(
     limit: int | None,
     progress: Progress | None,
 ) -> RunSummary:
-    merge_leftover_shards(project)
+    notes = merge_leftover_shards(project)
     record = run_record(project, job.kind, job.plugin)
     record = RunRecord(**{**record.__dict__, "tags": job.tags})
     pending = project.catalog.pending_segments(record.settings_hash, limit)
-    summary = RunSummary(None, job.plugin.name, pending=len(pending))
+    summary = RunSummary(None, job.plugin.name, pending=len(pending), notes=notes)
     if not pending:
+        _close_completed_run(project, record)
         return summary
     run_id = start_or_resume_run(project, record)
     summary.run_id = run_id
-    writer = ShardWriter(project, run_id, job.plugin, project.settings.tagging.shard_size)
-    size = batch_size or project.settings.tagging.batch_size
+    tagging = project.settings.tagging
+    writer = ShardWriter(project, run_id, job.plugin, tagging.shard_size, tagging.shard_seconds)
+    size = batch_size or tagging.batch_size
     _process_all(job, pending, size, writer, summary, progress)
     return summary
+
+
+def _close_completed_run(project: Project, record: RunRecord) -> None:
+    # An interrupted run whose every segment is merged (it was stopped while recording its
+    # end) is finished: say so, as an uninterrupted run would.
+    resumed = resumable_run(project, record)
+    if resumed is not None:
+        project.catalog.set_run_status(resumed, "finished")
 
 
 def start_or_resume_run(project: Project, record: RunRecord) -> int:
     """The id of this host's interrupted run with the same settings, resumed, or a new run."""
     catalog = project.catalog
-    resumed = catalog.resumable_run(record.settings_hash, record.host)
-    if resumed is None:
-        return catalog.start_run(record)
-    catalog.set_run_status(resumed, "running", host=record.host)
-    return resumed
+    run_id = resumable_run(project, record)
+    if run_id is None:
+        run_id = catalog.start_run(record)
+    else:
+        catalog.claim_run(run_id, record.host, record.pid)
+    _ACTIVE_RUNS.add(run_id)
+    return run_id
+
+
+def resumable_run(project: Project, record: RunRecord) -> int | None:
+    """This host's newest unfinished run with the same settings whose process is gone.
+
+    A run still alive in another process is never taken over: two processes would write
+    the same shard folder.
+    """
+    for run in project.catalog.unfinished_runs(record.settings_hash):
+        if run["host"] in (None, record.host) and run_state(run) == "interrupted":
+            return int(run["id"])
+    return None
 
 
 def _process_all(
@@ -475,12 +648,14 @@ def _process_all(
 
     def finish(status: str, error: str | None) -> None:
         stop.set()
-        writer.flush()
+        writer.flush(final=True)
         job.project.catalog.set_run_status(writer.run_id, status, error)
 
     with recording_outcome(summary, finish):
         for batch in decode_batches(pending, job.plugin, size, stop):
             _process_batch(job, batch, writer, summary)
+            if writer.due():
+                writer.flush()
             if progress:
                 progress(summary.done + summary.failed, summary.pending)
 
@@ -502,7 +677,10 @@ def recording_outcome(summary: Any, finish: Callable[[str, str | None], None]) -
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        finish(status, error)
+        try:
+            finish(status, error)
+        finally:
+            _ACTIVE_RUNS.discard(summary.run_id)
 
 
 def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
@@ -511,7 +689,8 @@ def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSum
     if not batch.audio:
         return
     try:
-        job.process(batch.audio, writer)
+        with writer.staged():
+            job.process(batch.audio, writer)
         summary.done += len(batch.audio)
     except Exception as exc:
         if len(batch.audio) == 1:
@@ -538,9 +717,9 @@ def retag_from_cache(project: Project, name: str, registry: Registry | None = No
         **{**run_record(project, "tag", plugin, from_cache=True).__dict__, "tags": tags}
     )
     run_id = project.catalog.start_run(record)
-    writer = ShardWriter(project, run_id, plugin, size=len(ids) + 1, in_memory=True)
+    writer = ShardWriter(project, run_id, plugin, size=len(ids), in_memory=True)
     write_tag_rows(plugin, tags, ids, plugin.tag_embeddings(matrix), writer)
-    writer.flush()
+    writer.flush(final=True)
     project.catalog.set_run_status(run_id, "finished")
     return RunSummary(run_id, name, pending=len(ids), done=len(ids))
 

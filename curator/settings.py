@@ -64,6 +64,8 @@ class TaggingSettings:
     batch_size: segments a plugin gets at once (more is faster on a GPU, uses more memory).
     shard_size: segments per Parquet shard; each shard is merged into the catalogue in one
       short transaction, and is what an interrupted run loses at most.
+    shard_seconds: a shard is also closed and merged once it has been open this long, so a
+      slow run shows results as they come and an interruption loses little.
     min_confidence: analyzer values (tempo, key, scale) below this are stored but not used
       as labels (the seed project kept only estimates above 0.7).
     offline: never contact a model hub; models must be local (also HF_HUB_OFFLINE=1).
@@ -73,6 +75,7 @@ class TaggingSettings:
     vocabulary_dir: str = "vocabularies"
     batch_size: int = 8
     shard_size: int = 256
+    shard_seconds: float = 30.0
     min_confidence: float = 0.7
     offline: bool = False
     device: str = "auto"
@@ -297,9 +300,11 @@ lock_timeout_seconds = 120.0
 [tagging]
 # The project's vocabulary: one TOML file per facet (tags, synonyms, thresholds, top_k).
 vocabulary_dir = "vocabularies"
-# Segments per model call, and per Parquet shard merged into the catalogue at once.
+# Segments per model call, and per Parquet shard merged into the catalogue at once; a
+# shard is also merged once it has been open this many seconds (results show as they come).
 batch_size = 8
 shard_size = 256
+shard_seconds = 30.0
 # Analyzer values (tempo, key, scale) below this confidence are kept but not used as labels.
 min_confidence = 0.7
 # true: never contact a model hub (also when HF_HUB_OFFLINE=1); "cpu", "cuda" or "auto".

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from curator import shards
 from curator.project import Project
+from curator.runs import run_state
 
 
 def project_status(project: Project) -> dict[str, Any]:
-    """Counts by state, usable hours, and each unusable file with its reason."""
+    """Counts by state, usable hours, each unusable file with its reason, the runs (a run
+    whose process is gone shows as interrupted) and the shards set aside as unmergeable."""
     catalog = project.catalog
     counts = catalog.counts()
     return {
@@ -17,7 +20,8 @@ def project_status(project: Project) -> dict[str, Any]:
         **counts,
         "usable_hours": round(catalog.hours(), 4),
         "problems": [{"path": p, "status": s, "reason": r} for p, s, r in catalog.problems()],
-        "runs": [_run_line(run) for run in catalog.runs()],
+        "runs": run_lines(project),
+        "quarantined_shards": shards.quarantined(project.runs_dir),
         "disk_bytes": disk_usage(project),
     }
 
@@ -36,7 +40,20 @@ def disk_usage(project: Project) -> dict[str, int]:
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+    return sum(_file_size(p) for p in path.rglob("*")) if path.is_dir() else 0
+
+
+def _file_size(path: Path) -> int:
+    # A run may delete a merged shard while it is being counted.
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except FileNotFoundError:
+        return 0
+
+
+def run_lines(project: Project) -> list[dict[str, Any]]:
+    """Every run as `curator status` and the app show it."""
+    return [_run_line(run) for run in project.catalog.runs()]
 
 
 def _run_line(run: dict[str, Any]) -> dict[str, Any]:
@@ -50,5 +67,11 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
         "done",
         "failed",
         "settings",
+        "host",
+        "pid",
     )
-    return {key: run[key] for key in keys} | {"started_at": str(run["started_at"])}
+    # The status shown is what the run is now, not what it last managed to record.
+    return {key: run[key] for key in keys} | {
+        "status": run_state(run),
+        "started_at": str(run["started_at"]),
+    }

@@ -16,6 +16,7 @@ from curator import shards
 from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
 from curator.runs import retag_from_cache, run_analyzer, run_tagger
+from curator.status import project_status
 from curator.storage import HumanLabel
 from curator.testing import registry_of
 
@@ -202,7 +203,11 @@ def test_killed_tag_process_resumes_without_duplicates(tmp_path: Path, loud_and_
     process.wait(timeout=30)
     partial = len(_done_items(project))
     assert 0 < partial < 48
+    (killed,) = project_status(project)["runs"]
+    assert killed["status"] == "interrupted"  # its process is gone, whatever it recorded
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     items = [i for (i,) in _done_items(project)]
     assert len(items) == len(set(items)) == 48
+    assert [run["status"] for run in project.catalog.runs()] == ["finished"]
+    assert not project.runs_dir.exists() or list(project.runs_dir.iterdir()) == []

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
@@ -132,6 +133,8 @@ def _interrupt(signum, frame) -> None:
 
 
 def _report(summary: RunSummary, verb: str) -> None:
+    for note in summary.notes:
+        console.print(f"[yellow]Set aside[/]: {escape(note)}", soft_wrap=True)
     if summary.pending == 0:
         console.print(
             f"Nothing to do: every usable segment is already {verb} by {summary.plugin} "

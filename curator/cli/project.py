@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from curator.cli.common import console, print_json, project_option
@@ -42,6 +43,12 @@ def status(project: Project, as_json: bool) -> None:
     _print_counts(report)
     _print_runs(report["runs"])
     _print_problems(report["problems"])
+    for shard in report["quarantined_shards"]:
+        console.print(
+            f"[yellow]Shard set aside, not merged[/]: {escape(shard['shard'])}: "
+            f"{escape(shard['reason'])}",
+            soft_wrap=True,
+        )
 
 
 def _print_counts(report: dict) -> None:

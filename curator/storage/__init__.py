@@ -8,12 +8,13 @@ process holds the file is retried with backoff until `lock_timeout` runs out.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ class RunRecord:
     tags: list[tuple[str, str]]
     from_cache: bool
     host: str
+    pid: int = field(default_factory=os.getpid)  # the process running it, on `host`
 
 
 @dataclass(frozen=True)
@@ -410,8 +412,8 @@ class Catalog:
                 _scalar(
                     con,
                     "INSERT INTO runs (kind, plugin, plugin_version, settings, settings_hash, "
-                    "vocabulary_hash, tags, from_cache, status, host) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
+                    "vocabulary_hash, tags, from_cache, status, host, pid) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id",
                     [
                         run.kind,
                         run.plugin,
@@ -422,20 +424,43 @@ class Catalog:
                         json.dumps(run.tags),
                         run.from_cache,
                         run.host,
+                        run.pid,
                     ],
                 )
             )
 
-    def resumable_run(self, settings_hash: str, host: str) -> int | None:
-        """An unfinished run of the same plugin settings started on this machine, if any."""
+    def unfinished_runs(self, settings_hash: str | None = None) -> list[dict[str, Any]]:
+        """Runs recorded as running or interrupted (of these settings, if given), newest first,
+        with the host and process that ran them."""
         with self.connect() as con:
-            row = con.execute(
-                "SELECT id FROM runs WHERE settings_hash = ? AND status IN "
-                "('running', 'interrupted') AND split_part(host, ':', 1) = ? "
-                "ORDER BY id DESC LIMIT 1",
-                [settings_hash, host.split(":")[0]],
-            ).fetchone()
-        return int(row[0]) if row else None
+            return _dicts(
+                con.execute(
+                    "SELECT id, kind, plugin, status, host, pid FROM runs WHERE status IN "
+                    "('running', 'interrupted') AND ($hash IS NULL OR settings_hash = $hash) "
+                    "ORDER BY id DESC",
+                    {"hash": settings_hash},
+                )
+            )
+
+    def claim_run(self, run_id: int, host: str, pid: int) -> None:
+        """Resume an unfinished run in the process `pid` on `host`."""
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, "
+                "host = ?, pid = ? WHERE id = ?",
+                [host, pid, run_id],
+            )
+
+    def mark_runs_interrupted(self, run_ids: Sequence[int]) -> None:
+        """Runs still recorded as running whose process is gone."""
+        if not run_ids:
+            return
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = now() "
+                "WHERE status = 'running' AND list_contains(?, id)",
+                [list(run_ids)],
+            )
 
     def set_run_status(
         self, run_id: int, status: str, error: str | None = None, host: str | None = None
@@ -453,7 +478,7 @@ class Catalog:
         with self.connect() as con:
             cursor = con.execute(
                 "SELECT r.id, r.kind, r.plugin, r.plugin_version, r.settings, r.status, "
-                "r.from_cache, r.started_at, r.finished_at, r.error, "
+                "r.from_cache, r.started_at, r.finished_at, r.error, r.host, r.pid, "
                 "count(i.segment_id) FILTER (WHERE i.status = 'done') AS done, "
                 "count(i.segment_id) FILTER (WHERE i.status = 'failed') AS failed "
                 "FROM runs r LEFT JOIN run_items i ON i.run_id = r.id GROUP BY ALL ORDER BY r.id"
@@ -503,8 +528,9 @@ class Catalog:
         with self.transaction() as con:
             _register_segments(con, segment_ids)
             for table in tables:
-                source = f"SELECT * FROM read_parquet('{folder / f'{table}.parquet'}')"
-                _merge_table(con, source, table, run_id, plugin)
+                source = "SELECT * FROM read_parquet($path)"
+                path = str(folder / f"{table}.parquet")
+                _merge_table(con, source, table, run_id, plugin, {"path": path})
 
     def merge_columns(
         self,
@@ -1072,8 +1098,16 @@ def _register_segments(con: Any, segment_ids: Sequence[str]) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE _segments AS SELECT * FROM _segment_ids")
 
 
-def _merge_table(con: Any, source: str, table: str, run_id: int, plugin: str) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _shard AS {source}")
+def _merge_table(
+    con: Any,
+    source: str,
+    table: str,
+    run_id: int,
+    plugin: str,
+    params: Mapping[str, Any] | None = None,
+) -> None:
+    # A table, not a view: a view cannot take the parameters (the shard's path) `source` needs.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _shard AS {source}", params or {})
     delete = _MERGE_DELETES[table]
     params = {k: v for k, v in (("run", run_id), ("plugin", plugin)) if f"${k}" in delete}
     con.execute(delete, params)
@@ -1089,7 +1123,7 @@ def write_parquet(path: Path, columns: Mapping[str, Any]) -> bool:
     con = duckdb.connect(":memory:")
     try:
         source = _register_columns(con, "_columns", columns)
-        con.execute(f"COPY ({source}) TO '{path}' (FORMAT parquet)")
+        con.execute(f"COPY ({source}) TO $path (FORMAT parquet)", {"path": str(path)})
     finally:
         con.close()
     return True
