@@ -24,3 +24,7 @@ class AudioError(CuratorError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class InvalidInput(CuratorError):
+    """A value from a file, a page or an option that cannot enter the catalogue; says where."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import SettingsError
+from curator.validation import check_bounds, device_setting, read_input_text, setting
 
 
 @dataclass(frozen=True)
@@ -26,23 +28,17 @@ class IngestSettings:
     """
 
     extensions: tuple[str, ...] = ("wav", "flac", "mp3", "ogg", "aiff", "aif")
-    segments_per_track: int = 2
-    segment_min_seconds: float = 20.0
-    segment_max_seconds: float = 35.0
+    segments_per_track: int = setting(2, minimum=1)
+    segment_min_seconds: float = setting(20.0, above=0)
+    segment_max_seconds: float = setting(35.0, above=0)
     seed: int = 0
-    silence_threshold_db: float = -60.0
-    workers: int = 0
-    commit_every: int = 32
+    silence_threshold_db: float = setting(-60.0, maximum=0)
+    workers: int = setting(0, minimum=0)
+    commit_every: int = setting(32, minimum=1)
 
     def validate(self) -> None:
-        if self.segments_per_track < 1:
-            raise SettingsError("ingest.segments_per_track must be at least 1")
-        if not 0 < self.segment_min_seconds <= self.segment_max_seconds:
-            raise SettingsError(
-                "ingest.segment_min_seconds must be positive and at most segment_max_seconds"
-            )
-        if self.commit_every < 1:
-            raise SettingsError("ingest.commit_every must be at least 1")
+        if self.segment_min_seconds > self.segment_max_seconds:
+            raise SettingsError("ingest.segment_min_seconds must be at most segment_max_seconds")
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class CatalogSettings:
       catalogue before giving up with a message (its work so far is kept).
     """
 
-    lock_timeout_seconds: float = 120.0
+    lock_timeout_seconds: float = setting(120.0, above=0)
 
 
 @dataclass(frozen=True)
@@ -73,12 +69,12 @@ class TaggingSettings:
     """
 
     vocabulary_dir: str = "vocabularies"
-    batch_size: int = 8
-    shard_size: int = 256
-    shard_seconds: float = 30.0
-    min_confidence: float = 0.7
+    batch_size: int = setting(8, minimum=1)
+    shard_size: int = setting(256, minimum=1)
+    shard_seconds: float = setting(30.0, above=0)
+    min_confidence: float = setting(0.7, minimum=0, maximum=1)
     offline: bool = False
-    device: str = "auto"
+    device: str = device_setting("auto")
 
 
 @dataclass(frozen=True)
@@ -96,17 +92,17 @@ class TrainingSettings:
     """
 
     python: str = ""
-    max_gpu_jobs: int = 1
+    max_gpu_jobs: int = setting(1, minimum=1)
     lock_dir: str = ""
-    cancel_grace_seconds: float = 30.0
+    cancel_grace_seconds: float = setting(30.0, minimum=0)
     model_config: str = ""
     ckpt: str = ""
-    device: str = "auto"
-    precision: str = "32"
-    batch_size: int = 4
-    checkpoint_every: int = 500
-    num_workers: int = 2
-    learning_rate: float = 5e-5
+    device: str = setting("auto", choices=("cpu", "cuda", "auto"))
+    precision: str = setting("32", choices=("32", "16-mixed", "bf16-mixed"))
+    batch_size: int = setting(4, minimum=1)
+    checkpoint_every: int = setting(500, minimum=1)
+    num_workers: int = setting(2, minimum=0)
+    learning_rate: float = setting(5e-5, above=0)
 
 
 @dataclass(frozen=True)
@@ -164,9 +160,9 @@ class RebalanceSettings:
       used 0.001 for 1,200 classes, a vocabulary of tens of tags needs a larger one.
     """
 
-    max_repeats: int = 4
-    validation: float = 0.1
-    repeat_factor_threshold: float = 0.1
+    max_repeats: int = setting(4, minimum=1)
+    validation: float = setting(0.1, minimum=0, maximum=0.9)
+    repeat_factor_threshold: float = setting(0.1, above=0)
 
 
 @dataclass(frozen=True)
@@ -188,10 +184,7 @@ class Settings:
 
 def load_settings(path: Path) -> Settings:
     """Read `curator.toml`, filling in defaults and rejecting unknown keys by name."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(path)
     tables = {f.name: f.type for f in dataclasses.fields(Settings)}
     unknown = sorted(set(data) - set(tables))
     if unknown:
@@ -207,6 +200,14 @@ def load_settings(path: Path) -> Settings:
     return settings
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables, or a SettingsError naming the file and what is wrong with it."""
+    try:
+        return tomllib.loads(read_input_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
+
+
 def _plugin_tables(path: Path, value: Any) -> dict[str, dict[str, Any]]:
     # Plugins check their own keys; here only the shape is checked.
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
@@ -216,13 +217,21 @@ def _plugin_tables(path: Path, value: Any) -> dict[str, dict[str, Any]]:
     return value
 
 
-def _table(path: Path, name: str, default: Any, values: dict[str, Any]) -> Any:
+def _table(path: Path, name: str, default: Any, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path}: [{name}] must be a table, got {values!r}")
     reject_unknown_keys(type(default), values, f"{path}: [{name}]")
+    return _checked_settings(default, values, lambda key: f"{path}: {name}.{key}")
+
+
+def _checked_settings(defaults: Any, values: Mapping[str, Any], label: Any) -> Any:
+    """`defaults` with `values` put over it, each checked for its type and its bounds."""
     converted = {
-        key: typed_value(f"{path}: {name}.{key}", getattr(default, key), value)
-        for key, value in values.items()
+        key: typed_value(label(key), getattr(defaults, key), value) for key, value in values.items()
     }
-    return dataclasses.replace(default, **converted)
+    settings = dataclasses.replace(defaults, **converted)
+    check_bounds(settings, label)
+    return settings
 
 
 def reject_unknown_keys(settings_class: type, values: Mapping[str, Any], table: str) -> None:
@@ -242,15 +251,12 @@ def settings_from_table[T](settings_class: type[T], values: Mapping[str, Any], t
     """A settings dataclass from a TOML table: defaults, then `values` checked by name and type.
 
     `table` names the table in errors, e.g. "[plugins.clap]". What every plugin's
-    `from_mapping` starts with; range checks stay with each plugin.
+    `from_mapping` starts with. Ranges and choices declared on a field with
+    `curator.validation.setting` are checked here; checks across fields stay with the plugin.
     """
     reject_unknown_keys(settings_class, values, table)
-    defaults = settings_class()
-    checked = {
-        key: typed_value(f"{table} {key}", getattr(defaults, key), value)
-        for key, value in values.items()
-    }
-    return dataclasses.replace(defaults, **checked)  # type: ignore[type-var]
+    settings: T = _checked_settings(settings_class(), values, lambda key: f"{table} {key}")
+    return settings
 
 
 def typed_value(label: str, default: Any, value: Any) -> Any:
@@ -261,6 +267,9 @@ def typed_value(label: str, default: Any, value: Any) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list):
             raise SettingsError(f"{label} must be a list")
+        kinds = {type(item) for item in default}
+        if kinds and not all(type(item) in kinds for item in value):
+            raise SettingsError(f"{label} must be a list of {kinds.pop().__name__}, got {value!r}")
         return tuple(value)
     if isinstance(default, bool) or not isinstance(default, int | float):
         expected: type = type(default)
@@ -270,6 +279,8 @@ def typed_value(label: str, default: Any, value: Any) -> Any:
         value = float(value)
     if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
         raise SettingsError(f"{label} must be {expected.__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"{label} must be a finite number, got {value!r}")
     return value
 
 

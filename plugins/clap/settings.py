@@ -9,6 +9,7 @@ from typing import Any
 
 from curator.errors import SettingsError
 from curator.settings import settings_from_table
+from curator.validation import device_setting, setting
 
 DEFAULT_MODEL = "laion/larger_clap_music"
 POOLINGS = ("mean", "max")
@@ -30,17 +31,20 @@ class ClapSettings:
     """
 
     model: str = DEFAULT_MODEL
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
-    pooling: str = "mean"
-    batch_windows: int = 8
-    text_batch: int = 64
+    window_seconds: float = setting(10.0, above=0)
+    hop_seconds: float = setting(10.0, above=0)
+    pooling: str = setting("mean", choices=POOLINGS)
+    batch_windows: int = setting(8, minimum=1)
+    text_batch: int = setting(64, minimum=1)
     phrase_template: str = "{}"
-    device: str = ""
+    device: str = device_setting("", empty=True)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClapSettings:
-        """Build from a `[plugins.clap]` table; unknown keys and bad values are named."""
+        """Build from a `[plugins.clap]` table; unknown keys and bad values are named.
+
+        Ranges and choices are declared on the fields; `validate` checks the rest.
+        """
         settings = settings_from_table(cls, values, "[plugins.clap]")
         settings.validate()
         return settings
@@ -66,12 +70,6 @@ class ClapSettings:
 def _problem(settings: ClapSettings) -> str | None:
     if not settings.model.strip():
         return "model must name a hub id or a local folder"
-    if settings.window_seconds <= 0 or settings.hop_seconds <= 0:
-        return "window_seconds and hop_seconds must be positive"
-    if settings.pooling not in POOLINGS:
-        return f"pooling must be one of {', '.join(POOLINGS)}, got {settings.pooling!r}"
-    if settings.batch_windows < 1 or settings.text_batch < 1:
-        return "batch_windows and text_batch must be at least 1"
     if settings.phrase_template.count("{}") != 1:
         return f"phrase_template must hold '{{}}' exactly once, got {settings.phrase_template!r}"
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +89,8 @@ def _converted(name: str, value: Any) -> Any:
 
 
 def _number(name: str, value: Any, kind: type) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SettingsError(f"{TABLE} {name}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SettingsError(f"{TABLE} {name}: expected a finite number, got {value!r}")
     if kind is int and value != int(value):
         raise SettingsError(f"{TABLE} {name}: expected a whole number, got {value!r}")
     return kind(value)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.errors import SettingsError
 from curator.settings import settings_from_table
+from curator.validation import setting
 
 TABLE = "[plugins.learned]"
 
@@ -23,12 +23,9 @@ class LearnedSettings:
     """
 
     version: str = ""
-    threshold: float = -1.0
+    threshold: float = setting(-1.0, maximum=1)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> LearnedSettings:
         """Build from the table; unknown keys and bad values are named."""
-        settings = settings_from_table(cls, values, TABLE)
-        if settings.threshold > 1:
-            raise SettingsError(f"{TABLE} threshold must be at most 1, got {settings.threshold}")
-        return settings
+        return settings_from_table(cls, values, TABLE)

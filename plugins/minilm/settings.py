@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys, typed_value
+from curator.settings import settings_from_table
+from curator.validation import device_setting, setting
 
 TABLE = "[plugins.minilm]"
 
@@ -26,21 +25,11 @@ class MiniLMSettings:
     """
 
     model: str = ""
-    batch_size: int = 64
-    max_length: int = 128
-    device: str = ""
+    batch_size: int = setting(64, minimum=1)
+    max_length: int = setting(128, minimum=1)
+    device: str = device_setting("", empty=True)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MiniLMSettings:
         """Build from a `[plugins.minilm]` table; unknown keys and bad values are named."""
-        reject_unknown_keys(cls, values, TABLE)
-        defaults = cls()
-        checked = {key: _checked(key, getattr(defaults, key), v) for key, v in values.items()}
-        return dataclasses.replace(defaults, **checked)
-
-
-def _checked(key: str, default: Any, value: Any) -> Any:
-    value = typed_value(f"{TABLE} {key}", default, value)
-    if isinstance(value, int) and value < 1:
-        raise SettingsError(f"{TABLE} {key} must be at least 1, got {value}")
-    return value
+        return settings_from_table(cls, values, TABLE)

@@ -46,6 +46,12 @@ class MusicnnSettings:
         """Read the table, naming any unknown key or bad value."""
         reject_unknown_keys(cls, table, "[plugins.musicnn]")
         settings = cls(**table)
+        if not isinstance(settings.graph_dir, str | None):
+            raise SettingsError(
+                f"[plugins.musicnn] graph_dir = {settings.graph_dir!r} must be a folder's path"
+            )
+        if not isinstance(settings.tag_map, Mapping):
+            raise SettingsError("[plugins.musicnn] tag_map must be a table of facets")
         if settings.model not in MODELS:
             raise SettingsError(
                 f"[plugins.musicnn] model = {settings.model!r} is not one of {', '.join(MODELS)}"

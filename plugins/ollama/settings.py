@@ -8,6 +8,7 @@ from typing import Any
 
 from curator.errors import SettingsError
 from curator.settings import settings_from_table
+from curator.validation import setting
 
 TABLE = "[plugins.ollama]"
 
@@ -28,11 +29,11 @@ class OllamaSettings:
 
     model: str = "llama3.2:3b"
     host: str = "http://localhost:11434"
-    temperature: float = 0.7
-    max_chars: int = 300
-    retries: int = 3
-    timeout: float = 120.0
-    backoff: float = 1.0
+    temperature: float = setting(0.7, minimum=0)
+    max_chars: int = setting(300, minimum=40)
+    retries: int = setting(3, minimum=0)
+    timeout: float = setting(120.0, above=0)
+    backoff: float = setting(1.0, minimum=0)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OllamaSettings:
@@ -42,18 +43,7 @@ class OllamaSettings:
         return settings
 
     def check(self) -> None:
-        bounds = {
-            "max_chars": self.max_chars >= 40,
-            "retries": self.retries >= 0,
-            "timeout": self.timeout > 0,
-            "backoff": self.backoff >= 0,
-            "temperature": self.temperature >= 0,
-            "model": bool(self.model.strip()),
-            "host": bool(self.host.strip()),
-        }
-        bad = [key for key, ok in bounds.items() if not ok]
-        if bad:
-            raise SettingsError(
-                f"{TABLE} {', '.join(bad)} out of range (max_chars >= 40, retries >= 0, "
-                "timeout > 0, backoff >= 0, temperature >= 0, model and host not empty)"
-            )
+        """The checks across what the fields declare: model and host must name something."""
+        empty = [key for key in ("model", "host") if not getattr(self, key).strip()]
+        if empty:
+            raise SettingsError(f"{TABLE} {' and '.join(empty)} must not be empty")

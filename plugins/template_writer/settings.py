@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.errors import SettingsError
 from curator.settings import settings_from_table
+from curator.validation import setting
 
 TABLE = "[plugins.template]"
 
@@ -20,12 +20,9 @@ class TemplateSettings:
       synonyms instead of its own name; 0 always uses tag names.
     """
 
-    synonym_rate: float = 0.5
+    synonym_rate: float = setting(0.5, minimum=0, maximum=1)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TemplateSettings:
         """Build from a `[plugins.template]` table; unknown keys and bad values are named."""
-        settings = settings_from_table(cls, values, TABLE)
-        if not 0.0 <= settings.synonym_rate <= 1.0:
-            raise SettingsError(f"{TABLE} synonym_rate must be between 0 and 1")
-        return settings
+        return settings_from_table(cls, values, TABLE)
