@@ -6,11 +6,25 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from curator.errors import CuratorError
+from pydantic import BaseModel, Field, model_validator
+
+from curator.errors import InvalidInput
 from curator.project import Project
 from curator.storage import HumanLabel
+from curator.validation import (
+    STRICT_RECORD,
+    Key,
+    Scale,
+    TagName,
+    Tempo,
+    checked_labels,
+    parsed,
+    read_input_text,
+    tag_name,
+)
+from curator.vocabulary import Vocabulary
 
 # The seed's JSON has one list per tag facet and plain values for tempo, key and scale.
 TAG_FACETS = ("instruments", "genres", "moods")
@@ -56,23 +70,98 @@ class ImportSummary:
     unmatched: list[tuple[str, str]] = field(default_factory=list)  # (record key, reason)
 
 
-def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(key, record) pairs from a JSON object keyed by segment id or file, or from JSONL."""
-    text = path.read_text(encoding="utf-8")
+class MetadataRecord(BaseModel):
+    """One record of a metadata file, checked: where it belongs and the labels it states.
+
+    Tags are lists of tag names (a string is not a list of letters); tempo, key and scale
+    are normalised; other keys (a seed's prompt, say) are carried along unread.
+    """
+
+    model_config = STRICT_RECORD
+
+    id: str | None = None
+    source: str | None = None
+    filepath: str | None = None
+    start: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    duration: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    instruments_tags: list[TagName] | None = None
+    genres_tags: list[TagName] | None = None
+    moods_tags: list[TagName] | None = None
+    tempo: Tempo | None = None
+    key: Key | None = None
+    scale: Scale | None = None
+
+    @model_validator(mode="after")
+    def _no_other_facets(self) -> MetadataRecord:
+        others = sorted(k for k in self.model_extra or {} if k.endswith("_tags"))
+        if others:
+            known = ", ".join(f"{f}_tags" for f in TAG_FACETS)
+            raise ValueError(f"unknown tag list(s) {', '.join(others)} (known: {known})")
+        return self
+
+    def tags(self, facet: str) -> list[str]:
+        return list(dict.fromkeys(getattr(self, f"{facet}_tags") or []))
+
+
+def read_records(path: Path) -> list[tuple[str, MetadataRecord]]:
+    """(key, record) pairs from a JSON object keyed by segment id or file, or from JSONL.
+
+    Every record is checked; the first bad one raises InvalidInput naming the file, the
+    record and the reason, so a file goes in whole or not at all.
+    """
+    text = read_input_text(path)
+    raw = _raw_records(path, text)
+    if not raw:
+        raise InvalidInput(f"{path}: holds no records; nothing imported")
+    return [(key, _record(path, key, value)) for key, value in raw]
+
+
+def _raw_records(path: Path, text: str) -> list[tuple[str, Any]]:
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict):
-        return [(str(k), v) for k, v in data.items() if isinstance(v, dict)]
+    except RecursionError:
+        raise InvalidInput(f"{path}: JSON nested too deeply") from None
+    except ValueError:
+        data = None  # not one JSON document: JSON lines, one record per line
+    if isinstance(data, dict) and not _one_line_record(text, data):
+        return list(data.items())
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput(
+            f"{path}: a JSON {type(data).__name__}; expected an object of records or JSON lines"
+        )
+    lines = enumerate(text.splitlines(), 1)
+    return [_jsonl_record(path, number, line) for number, line in lines if line.strip()]
+
+
+def _one_line_record(text: str, data: dict[str, Any]) -> bool:
+    """A file of one JSON line that is a record itself (JSONL), not an object of records."""
+    one_line = len(text.strip().splitlines()) == 1
+    return one_line and bool(set(data) & set(MetadataRecord.model_fields))
+
+
+def _jsonl_record(path: Path, number: int, line: str) -> tuple[str, Any]:
     try:
-        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise CuratorError(f"{path}: neither a JSON object nor JSON lines ({exc})") from exc
-    return [
-        (str(r.get("id") or r.get("filepath") or r.get("source") or i), r)
-        for i, r in enumerate(lines)
-    ]
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InvalidInput(
+            f"{path}: line {number}: neither a JSON object nor JSON lines ({reason})"
+        ) from None
+    if not isinstance(record, dict):
+        return f"line {number}", record
+    named = record.get("id") or record.get("filepath") or record.get("source")
+    return (named if isinstance(named, str) else f"line {number}"), record
+
+
+def _record(path: Path, key: str, value: Any) -> MetadataRecord:
+    where = f"{path}: record {_shown_key(key)}"
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: must be a JSON object, got a {type(value).__name__}")
+    return parsed(MetadataRecord, value, where)
+
+
+def _shown_key(key: str) -> str:
+    return repr(key) if len(key) <= 60 else repr(key[:57] + "...")
 
 
 class SegmentIndex:
@@ -86,17 +175,17 @@ class SegmentIndex:
             self.by_path.setdefault(row["source"], []).append(row)
             self.by_name.setdefault(Path(row["source"]).name, []).append(row)
 
-    def match(self, key: str, record: dict[str, Any]) -> tuple[list[str], str | None]:
+    def match(self, key: str, record: MetadataRecord) -> tuple[list[str], str | None]:
         if key in self.by_id:
             return [key], None
-        track = self._track(str(record.get("source") or record.get("filepath") or key))
+        track = self._track(record.source or record.filepath or key)
         if track is None:
             return [], "no segment id or audio file of this name in the project"
-        if record.get("start") is None:
+        if record.start is None:
             return [r["id"] for r in track], None
         best = max(track, key=lambda r: _overlap(r, record))
         if _overlap(best, record) <= 0:
-            return [], f"no segment of {Path(best['source']).name} overlaps {record['start']} s"
+            return [], f"no segment of {Path(best['source']).name} overlaps {record.start:g} s"
         return [best["id"]], None
 
     def _track(self, name: str) -> list[dict[str, Any]] | None:
@@ -107,46 +196,66 @@ class SegmentIndex:
         return same_name if len(sources) == 1 else None
 
 
-def _overlap(row: dict[str, Any], record: dict[str, Any]) -> float:
-    start = float(record["start"])
-    end = start + float(record.get("duration") or row["duration"])
+def _overlap(row: dict[str, Any], record: MetadataRecord) -> float:
+    start = record.start or 0.0
+    end = start + (record.duration or row["duration"])
     return min(end, row["start"] + row["duration"]) - max(start, row["start"])
 
 
-def record_labels(segment_id: str, record: dict[str, Any]) -> list[HumanLabel]:
+def record_labels(segment_id: str, record: MetadataRecord | dict[str, Any]) -> list[HumanLabel]:
     """The labels a seed-format record states: tags per facet, and tempo, key, scale."""
+    if not isinstance(record, MetadataRecord):
+        record = parsed(MetadataRecord, record, f"record {segment_id!r}")
     labels = [
-        HumanLabel(segment_id, facet, str(tag))
-        for facet in TAG_FACETS
-        for tag in record.get(f"{facet}_tags") or []
+        HumanLabel(segment_id, facet, tag) for facet in TAG_FACETS for tag in record.tags(facet)
     ]
     for facet in VALUE_FACETS:
-        if record.get(facet) is not None:
-            labels.append(HumanLabel(segment_id, facet, facet, value=_value_text(record[facet])))
+        value = getattr(record, facet)
+        if value is not None:
+            labels.append(HumanLabel(segment_id, facet, facet, value=value))
     return labels
 
 
-def _value_text(value: Any) -> str:
-    return f"{float(value):g}" if isinstance(value, int | float) else str(value)
-
-
 def import_metadata(project: Project, path: Path, source: str, human: bool) -> ImportSummary:
-    """Bring labels from `path` in, as `source`'s model labels or (human) as people's."""
+    """Bring labels from `path` in, as `source`'s model labels or (human) as people's.
+
+    All or nothing: a record with a bad value, or a tag the vocabulary lacks, refuses the
+    whole file before anything is written. Records that match no segment are reported.
+    """
+    source = _source_name(source)
+    records = read_records(path)
+    vocabulary = project.vocabulary()
     summary = ImportSummary()
     index = SegmentIndex(project.catalog.segment_rows(include_unusable=True))
     labels: list[HumanLabel] = []
     matched: set[str] = set()
-    for key, record in read_records(path):
+    for key, record in records:
         summary.records += 1
         segment_ids, problem = index.match(key, record)
         if problem:
             summary.unmatched.append((key, problem))
         for segment_id in segment_ids:
-            labels += record_labels(segment_id, record)
+            labels += _checked(path, key, vocabulary, record_labels(segment_id, record))
             matched.add(segment_id)
     summary.segments = len(matched)
-    summary.labels = _store(project, labels, matched, source, human, path)
+    summary.labels = _store(project, labels, matched, source, human, path) if matched else 0
     return summary
+
+
+def _checked(
+    path: Path, key: str, vocabulary: Vocabulary, labels: list[HumanLabel]
+) -> list[HumanLabel]:
+    try:
+        return checked_labels(vocabulary, labels)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: record {_shown_key(key)}: {exc}") from None
+
+
+def _source_name(source: str) -> str:
+    try:
+        return tag_name(source, "--source")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _store(

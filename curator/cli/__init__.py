@@ -11,13 +11,18 @@ from curator.errors import CuratorError
 
 
 class _Group(click.Group):
-    """Prints a CuratorError as a one-line message instead of a traceback."""
+    """Prints a CuratorError, or a path the system refuses, as one line, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CuratorError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # A path the user named that the system refuses: /proc, /sys, a read-only or
+            # full disk, a missing parent folder. Nothing the code can fix, so no traceback.
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -80,6 +80,10 @@ def import_(project: Project, file: Path, source: str, human: bool) -> None:
     Records are matched to segments by segment id, else by audio file (full path, or file
     name when it is unique) and start offset; a record without a start applies to every
     segment of its file. Tags per facet, tempo, key and scale are read.
+
+    Every record is checked first (tags in the project's vocabulary, tempo 20-400 BPM,
+    key a pitch class, scale major or minor; see docs/validation.md): one bad record
+    refuses the whole file and nothing is written. Records matching no segment are listed.
     """
     summary = import_metadata(project, file, source, human)
     kind = "human" if human else "model"
