@@ -9,11 +9,19 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from curator.errors import CuratorError
+from curator.errors import CuratorError, InvalidInput
 from curator.learning import informative_ranking
 from curator.project import Project
 from curator.storage import HumanLabel, ReviewQuery
 from curator.storage.suspects import review_in_order, review_suspects
+from curator.validation import (
+    VALUE_CHECKS,
+    checked_labels,
+    known_facet,
+    note_text,
+    tag_name,
+    vocabulary_tag,
+)
 
 SOURCES = ("model", "human", "both", "disagree")
 STATES = ("usable", "silent", "excluded", "missing")
@@ -127,9 +135,14 @@ def new_batch_id() -> str:
 def set_labels(
     project: Project, changes: list[HumanLabel], action: str = "set", actor: str | None = None
 ) -> str:
-    """Record a curator's decisions as one batch (undone together); returns the batch id."""
+    """Record a curator's decisions as one batch (undone together); returns the batch id.
+
+    Every change is checked first (tags in the vocabulary, valid tempo, key and scale,
+    segments that exist); one bad change refuses the batch with InvalidInput.
+    """
     batch = new_batch_id()
-    project.catalog.apply_human_labels(changes, actor or current_curator(), batch, action)
+    checked = checked_labels(project.vocabulary(), changes)
+    project.catalog.apply_human_labels(checked, actor or current_curator(), batch, action)
     return batch
 
 
@@ -156,18 +169,36 @@ def bulk_relabel(
 ) -> tuple[str, int]:
     """Add, remove or rename `tag` on every segment `where` matches, in one transaction.
 
-    Returns the batch id (for undo) and how many labels changed.
+    A tag added (or renamed to) must be in the facet's vocabulary; a tag removed or renamed
+    away need only be a well-formed name, so a tag dropped from the vocabulary can still be
+    cleared. Returns the batch id (for undo) and how many labels changed.
     """
     if action not in ("add", "remove", "rename"):
         raise CuratorError(f"bulk action must be add, remove or rename, not {action!r}")
     if action == "rename" and not new_tag:
         raise CuratorError("rename needs the new tag's name")
     where.check()
+    tag, new_tag = _bulk_tags(project, action, facet, tag, new_tag)
     batch = new_batch_id()
     changed = project.catalog.bulk_relabel(
         _query(project, where), action, facet, tag, new_tag, actor or current_curator(), batch
     )
     return batch, changed
+
+
+def _bulk_tags(
+    project: Project, action: str, facet: str, tag: str, new_tag: str | None
+) -> tuple[str, str | None]:
+    """The change's tags, checked: what it marks present must be in the vocabulary."""
+    vocabulary = project.vocabulary()
+    try:
+        if action == "add":
+            return vocabulary_tag(vocabulary, facet, tag), None
+        known_facet(vocabulary, facet)
+        name = tag_name(tag)
+        return name, vocabulary_tag(vocabulary, facet, new_tag) if action == "rename" else None
+    except ValueError as exc:
+        raise InvalidInput(f"bulk {action}: {exc}") from None
 
 
 def undo(project: Project, batch_id: str, actor: str | None = None) -> int:
@@ -194,7 +225,7 @@ def effective_tags(row: dict[str, Any]) -> dict[str, list[str]]:
 
 def label_is_tag(facet: str) -> bool:
     """Tempo, key and scale are values, not tags."""
-    return facet not in ("tempo", "key", "scale")
+    return facet not in VALUE_CHECKS
 
 
 def tag_changes(
@@ -253,8 +284,19 @@ def save_segment(
     excluded: bool | None = None,
     actor: str | None = None,
 ) -> tuple[str, int]:
-    """Save one segment's review (labels, note, exclusion) as one batch; returns (batch, n)."""
+    """Save one segment's review (labels, note, exclusion) as one batch; returns (batch, n).
+
+    Checked like `set_labels`, and written in one transaction: all of it or nothing.
+    """
     batch, actor = new_batch_id(), actor or current_curator()
-    changed = project.catalog.apply_human_labels(changes, actor, batch, "review")
-    changed += project.catalog.set_segment_flags(segment_id, actor, batch, note, excluded)
+    checked = checked_labels(project.vocabulary(), changes)
+    if any(change.segment_id != segment_id for change in checked):
+        raise InvalidInput(f"segment {segment_id!r}: a review saves only this segment's labels")
+    try:
+        note = None if note is None else note_text(note)
+    except ValueError as exc:
+        raise InvalidInput(f"segment {segment_id!r}: {exc}") from None
+    if excluded is not None and not isinstance(excluded, bool):
+        raise InvalidInput(f"segment {segment_id!r}: excluded must be true or false")
+    changed = project.catalog.save_review(segment_id, checked, actor, batch, note, excluded)
     return batch, changed

@@ -5,13 +5,32 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-from curator.errors import SettingsError
+from pydantic import BaseModel, ConfigDict, Field
+
+from curator.errors import InvalidInput, SettingsError
+from curator.settings import read_toml
+from curator.validation import VALUE_CHECKS, TagName, parsed, read_input_text, tag_name
+
+# A tag applies when its score reaches the threshold: a cosine similarity (CLAP) or a
+# probability (learned, musicnn), so the useful range is 0 to 1.
+Threshold = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class FacetFile(BaseModel):
+    """What one vocabulary file may hold; any other key is refused, as in curator.toml."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    facet: TagName
+    threshold: Threshold = 0.2
+    top_k: Annotated[int, Field(ge=1)] = 3
+    tags: dict[TagName, list[TagName]]
+    thresholds: dict[str, Threshold] = {}
 
 
 @dataclass(frozen=True)
@@ -89,47 +108,56 @@ def load_vocabulary(folder: Path) -> Vocabulary:
 
 def _load_facet(path: Path) -> Facet:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
-    name = _required(path, data, "facet", str)
-    threshold = float(data.get("threshold", 0.2))
-    overrides = data.get("thresholds", {})
-    tags = tuple(
-        _tag(path, name, tag, synonyms, float(overrides.get(tag, threshold)))
-        for tag, synonyms in _required(path, data, "tags", dict).items()
-    )
-    unknown = sorted(set(overrides) - {t.name for t in tags})
+        data = parsed(FacetFile, read_toml(path), str(path))
+    except InvalidInput as exc:
+        raise SettingsError(str(exc)) from exc
+    if data.facet in VALUE_CHECKS:
+        raise SettingsError(f"{path}: facet {data.facet!r} is taken by the tempo/key/scale values")
+    unknown = sorted(set(data.thresholds) - set(data.tags))
     if unknown:
         raise SettingsError(f"{path}: [thresholds] names unknown tag(s) {', '.join(unknown)}")
-    return Facet(name, tags, threshold, int(data.get("top_k", 3)))
+    tags = tuple(
+        Tag(data.facet, name, tuple(synonyms), data.thresholds.get(name, data.threshold))
+        for name, synonyms in data.tags.items()
+    )
+    return Facet(data.facet, tags, data.threshold, data.top_k)
 
 
-def _tag(path: Path, facet: str, name: str, synonyms: Any, threshold: float) -> Tag:
-    if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
-        raise SettingsError(f"{path}: tag {name!r} must map to a list of synonyms (strings)")
-    return Tag(facet, name, tuple(synonyms), threshold)
+def add_tag(folder: Path, facet: str, tag: str) -> str:
+    """Add `tag` (no synonyms yet) to `facet`'s file, keeping the file's comments and order.
 
-
-def _required(path: Path, data: dict[str, Any], key: str, kind: type) -> Any:
-    value = data.get(key)
-    if not isinstance(value, kind):
-        raise SettingsError(f"{path}: `{key}` is missing or not a {kind.__name__}")
-    return value
-
-
-def add_tag(folder: Path, facet: str, tag: str) -> None:
-    """Add `tag` (no synonyms yet) to `facet`'s file, keeping the file's comments and order."""
-    vocabulary = load_vocabulary(folder)
-    known = vocabulary.facet(facet)
+    The tag is checked like any other (one line, at most 64 characters) and returned as
+    stored; the file is written only once its new text parses as a vocabulary.
+    """
+    try:
+        tag = tag_name(tag)
+        known = load_vocabulary(folder).facet(facet)
+    except (ValueError, KeyError) as exc:
+        reason = exc.args[0]
+        raise InvalidInput(f"{folder}: cannot add a tag to {facet!r}: {reason}") from None
     if known.tag(tag):
-        return
+        return tag
     path = next(p for p in sorted(folder.glob("*.toml")) if _load_facet(p).name == facet)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = _with_tag_line(path, read_input_text(path), tag)
+    checked = path.with_name(f".{path.name}.new")
+    checked.write_text(text, encoding="utf-8")
+    try:
+        _load_facet(checked)
+    finally:
+        checked.unlink()
+    path.write_text(text, encoding="utf-8")
+    return tag
+
+
+def _with_tag_line(path: Path, text: str, tag: str) -> str:
+    lines = text.splitlines()
+    if "[tags]" not in lines:
+        raise SettingsError(f"{path}: no `[tags]` line to add {tag!r} under; add it by hand")
     start = lines.index("[tags]")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1  # after the last tag, before the blank line ahead of the next table
-    lines.insert(end, f"{json.dumps(tag)} = []")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    load_vocabulary(folder)  # the file must still parse
+    # Not ASCII-escaped: JSON escapes a character outside the BMP as a surrogate pair,
+    # which TOML refuses.
+    lines.insert(end, f"{json.dumps(tag, ensure_ascii=False)} = []")
+    return "\n".join(lines) + "\n"

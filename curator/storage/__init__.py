@@ -606,6 +606,25 @@ class Catalog:
             _register_changes(con, changes)
             return _apply_changes(con, actor, batch_id, action)
 
+    def save_review(
+        self,
+        segment_id: str,
+        changes: Sequence[HumanLabel],
+        actor: str,
+        batch_id: str,
+        note: str | None = None,
+        excluded: bool | None = None,
+    ) -> int:
+        """One segment's review: its labels, note and exclusion, in one transaction.
+
+        Either all of it is recorded or none (a failure midway leaves the segment as it
+        was). Returns how many labels and flags changed.
+        """
+        with self.transaction() as con:
+            _register_changes(con, changes)
+            changed = _apply_changes(con, actor, batch_id, "review")
+            return changed + _set_flags(con, segment_id, actor, batch_id, note, excluded)
+
     def bulk_relabel(
         self,
         query: ReviewQuery,
@@ -639,23 +658,7 @@ class Catalog:
         as tag, with the old and new values, so undo can restore them.
         """
         with self.transaction() as con:
-            old = con.execute(
-                "SELECT note, excluded FROM segments WHERE id = ?", [segment_id]
-            ).fetchone()
-            if old is None:
-                raise CuratorError(f"no segment {segment_id!r}")
-            # An empty note and no note are the same thing to a curator.
-            wanted = {"note": note, "excluded": None if excluded is None else str(excluded).lower()}
-            before = {"note": old[0] or "", "excluded": str(old[1]).lower()}
-            changed = {k: v for k, v in wanted.items() if v is not None and v != before[k]}
-            for flag, value in changed.items():
-                _set_flag(con, segment_id, flag, value)
-                con.execute(
-                    "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, "
-                    "old_value, new_value, actor) VALUES (?, ?, '_segment', ?, ?, ?, ?, ?)",
-                    [batch_id, segment_id, flag, flag, before[flag], value, actor],
-                )
-            return len(changed)
+            return _set_flags(con, segment_id, actor, batch_id, note, excluded)
 
     def undo_batch(self, batch_id: str, actor: str, undo_batch_id: str) -> int:
         """Restore every label and flag batch `batch_id` changed; the undo is in the history."""
@@ -953,6 +956,27 @@ def _attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
         row["prompt"] = prompts.get(row["id"])
 
 
+def _set_flags(
+    con: Any, segment_id: str, actor: str, batch_id: str, note: str | None, excluded: bool | None
+) -> int:
+    """Catalog.set_segment_flags inside an open transaction; returns how many flags changed."""
+    old = con.execute("SELECT note, excluded FROM segments WHERE id = ?", [segment_id]).fetchone()
+    if old is None:
+        raise CuratorError(f"no segment {segment_id!r}")
+    # An empty note and no note are the same thing to a curator.
+    wanted = {"note": note, "excluded": None if excluded is None else str(excluded).lower()}
+    before = {"note": old[0] or "", "excluded": str(old[1]).lower()}
+    changed = {k: v for k, v in wanted.items() if v is not None and v != before[k]}
+    for flag, value in changed.items():
+        _set_flag(con, segment_id, flag, value)
+        con.execute(
+            "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, "
+            "old_value, new_value, actor) VALUES (?, ?, '_segment', ?, ?, ?, ?, ?)",
+            [batch_id, segment_id, flag, flag, before[flag], value, actor],
+        )
+    return len(changed)
+
+
 def _set_flag(con: Any, segment_id: str, flag: str, value: str | None) -> None:
     if flag == "note":
         con.execute("UPDATE segments SET note = ? WHERE id = ?", [value or None, segment_id])
@@ -993,6 +1017,13 @@ def _register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:
         "segment_id, facet::VARCHAR AS facet, tag::VARCHAR AS tag, present, "
         "value::VARCHAR AS value FROM _change_rows"
     )
+    unknown = con.execute(
+        "SELECT DISTINCT segment_id FROM _changes WHERE segment_id NOT IN "
+        "(SELECT id FROM segments) ORDER BY 1 LIMIT 3"
+    ).fetchall()
+    if unknown:
+        named = ", ".join(repr(r[0][:40]) for r in unknown)  # a pasted id may be any length
+        raise CuratorError(f"no segment {named} in the catalogue")
 
 
 def _apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
