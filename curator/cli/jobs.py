@@ -36,13 +36,21 @@ EXISTING = click.Path(exists=True, path_type=Path)
 @click.option("--ckpt", type=PATH, help="The base weights (.ckpt or .safetensors).")
 @click.option("--lora-rank", type=int, help="Train a LoRA of this rank instead of all weights.")
 @click.option("--lora-alpha", type=float, help="LoRA scaling alpha (default: the rank).")
-@click.option("--steps", type=int, help="Train this many optimizer steps.")
-@click.option("--epochs", type=int, help="Or this many passes over the export.")
-@click.option("--batch-size", type=int, help="Clips per step (default: [training] batch_size).")
+@click.option("--steps", type=click.IntRange(min=1), help="Train this many optimizer steps.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Or this many passes over the export.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Clips per step (default: [training] batch_size).",
+)
 @click.option("--precision", help='Lightning precision: "32", "16-mixed", "bf16-mixed".')
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where to train.")
-@click.option("--checkpoint-every", type=int, help="Save a checkpoint every N steps.")
-@click.option("--learning-rate", type=float, help="Optimizer learning rate.")
+@click.option(
+    "--checkpoint-every", type=click.IntRange(min=1), help="Save a checkpoint every N steps."
+)
+@click.option(
+    "--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Optimizer learning rate."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", "resume_job", metavar="JOB_ID", help="Continue a train job.")
 @click.option(

@@ -81,7 +81,9 @@ def register(cli: click.Group) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same selection.")
 @click.option(
-    "--max-repeats", type=int, help="Most copies of one segment ([rebalance] max_repeats, 4)."
+    "--max-repeats",
+    type=click.IntRange(min=1),
+    help="Most copies of one segment ([rebalance] max_repeats, 4).",
 )
 @click.option(
     "--threshold",
