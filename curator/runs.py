@@ -344,10 +344,13 @@ class ShardWriter:
                     f"{exc} ({len(self.unmerged)} finished shard(s) of run {self.run_id} are "
                     f"kept in {self.folder}; the next tag or analyze run merges them)"
                 ) from exc
+            self.unmerged.pop(0)
             if problem:
                 raise CuratorError(problem)
-            self.unmerged.pop(0)
         if final:
+            # A shard whose writing an interrupt cut short was written again in full.
+            for unfinished in shards.unfinished_shard_folders(self.folder):
+                shards.remove_folder(unfinished)
             shards.remove_if_empty(self.folder)
 
 

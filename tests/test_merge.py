@@ -15,6 +15,7 @@ from conftest import curator_command
 from tests_support import HatTagger, LevelAnalyzer, Plugin
 
 from curator import shards
+from curator.api import Measurement
 from curator.errors import CatalogBusy, CuratorError
 from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
@@ -385,3 +386,23 @@ def test_home_page_shows_what_each_run_is_and_the_shards_set_aside(
         "remote": "running on b7",
     }
     assert any("run 99 is not in the catalogue" in w.value for w in page.warning)
+
+
+def test_a_shard_of_its_own_that_cannot_merge_fails_the_run_and_is_set_aside(
+    project: Project,
+) -> None:
+    class Nameless(LevelAnalyzer):
+        name = "nameless"
+
+        def analyze(self, batch):  # a plugin bug: a measurement without a name
+            return [[Measurement(None, value=1.0)] for _ in batch]  # type: ignore[arg-type]
+
+    with pytest.raises(CuratorError, match="could not be merged") as raised:
+        run_analyzer(project, "nameless", registry=registry_of(Plugin(Nameless())))
+    (set_aside,) = shards.quarantined(project.runs_dir)
+    assert Path(set_aside["shard"]).name == "000001-shard-000001"
+    assert "NOT NULL" in set_aside["reason"] and "000001" in str(raised.value)
+    assert [run["status"] for run in project.catalog.runs()] == ["failed"]
+    # Nothing was recorded as done, and other runs go on.
+    assert items(project) == []
+    assert run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger()))).done == 12
