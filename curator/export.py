@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import soundfile as sf
@@ -34,7 +34,10 @@ from curator.storage.selections import SPLITS, SelectionItem, selection_items
 
 MANIFEST = "manifest.jsonl"
 METADATA = "metadata.parquet"
-STATE = "export.json"  # settings and counts; also how a re-run knows its staged audio
+STATE = "export.json"  # settings, counts, files: proves a folder is an export Curator wrote
+MARKER = "curator_export"  # the key in STATE that says Curator wrote it, with its version
+MARKER_VERSION = 1
+WRITTEN = "files_written"  # in STATE: the files Curator wrote there, besides the manifest's
 FORMATS = {"wav": "WAV", "flac": "FLAC"}
 SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
 SECONDS = ("segment", "track")
@@ -144,11 +147,13 @@ def export(
     The folder is built beside `out` and renamed into place at the end, so an interrupted
     or failed export leaves the previous one intact; running it again reuses the audio the
     interrupted run already wrote. Segments whose source cannot be read are left out and
-    listed in the summary; the others are exported.
+    listed in the summary; the others are exported. A destination Curator may not write
+    to (see `check_destination`) is refused before anything is written.
     """
     settings = settings or export_settings(project)
     check_settings(settings)
     out = out.expanduser().resolve()
+    check_destination(project, out)
     registry = registry or load_registry()
     exporter = _exporter(project, settings.exporter, registry)
     summary = ExportSummary(out, selection, f"{exporter.name}@{exporter.version}")
@@ -157,13 +162,15 @@ def export(
     segments = [s for s in segments if s.id in prompts]
     _check_something_left(segments, out, summary)
     reuse = reuse_key(project, settings)
-    staging = prepare_staging(out, reuse)
+    planned = [path for s in segments for path in s.files(settings.format)]
+    staging = prepare_staging(out, reuse, planned)
     written = write_audio(segments, staging, settings, out, reuse, progress, summary)
     _check_something_left(written, out, summary)
     records = build_records(written, prompts, settings)
     _finish_staging(staging, records, settings, exporter, out, reuse, summary)
     _swap_into_place(staging, out)
     summary.export_id = record_export(project.catalog, _export_record(summary, settings))
+    _remove_previous(out)
     return summary
 
 
@@ -322,40 +329,47 @@ def reuse_key(project: Project, settings: ExportSettings) -> dict[str, Any]:
     return {"audio": audio_state(settings), "catalog": str(project.catalog.path)}
 
 
-def prepare_staging(out: Path, reuse: Mapping[str, Any]) -> Path:
-    """The staging folder, keeping what an interrupted run wrote if its audio settings match."""
-    _check_destination(out)
+def prepare_staging(out: Path, reuse: Mapping[str, Any], planned: Sequence[str] = ()) -> Path:
+    """The staging folder, keeping what an interrupted run wrote if its audio settings match.
+
+    `planned` names the audio files this run will write (relative to the folder); the
+    staging marker lists them before they exist, so a run killed at any moment leaves a
+    folder the next run can prove its own.
+    """
+    _check_ours(out)
     _recover_previous(out)
     staging = staging_path(out)
+    _check_ours(staging)
     if staging.exists() and _read_state(staging).get("reuse") != reuse:
-        shutil.rmtree(staging)
+        remove_export(staging)
     staging.mkdir(parents=True, exist_ok=True)
+    _claim(staging, reuse, [*planned, MANIFEST, METADATA])
     for split in SPLITS:
         (staging / split).mkdir(exist_ok=True)
-    _write_json(staging / STATE, {"reuse": reuse})
     return staging
 
 
-def _check_destination(out: Path) -> None:
-    # The old folder is deleted once the new one is in place: never a folder that is not
-    # an export, whatever else a person keeps in it.
-    if out.exists() and not out.is_dir():
-        raise CuratorError(f"{out}: exists and is not a folder; choose another destination")
-    if out.is_dir() and any(out.iterdir()) and not (out / STATE).is_file():
-        raise CuratorError(
-            f"{out}: the folder holds files and is not a curator export (no {STATE}); "
-            "choose a new or empty folder, or an earlier export to replace"
-        )
+def _claim(
+    staging: Path, reuse: Mapping[str, Any], planned: Sequence[str], exporting: str = ""
+) -> None:
+    """Mark `staging` as Curator's: the files in it now and those about to be written."""
+    files, _ = _contents(staging)
+    state: dict[str, Any] = {MARKER: MARKER_VERSION, "reuse": dict(reuse)}
+    state[WRITTEN] = sorted(set(files) | set(planned))
+    if exporting:
+        state["exporting"] = exporting
+    _write_json(staging / STATE, state)
 
 
 def _recover_previous(out: Path) -> None:
     """Undo what a crash between the two renames of `_swap_into_place` left."""
     previous = previous_path(out)
-    if not previous.exists():
+    if not (previous.exists() or previous.is_symlink()):
         return
     if out.exists():
-        shutil.rmtree(previous)
+        remove_export(previous)
     else:
+        _check_ours(previous)
         os.rename(previous, out)
 
 
@@ -368,11 +382,208 @@ def _read_state(folder: Path) -> dict[str, Any]:
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
-    previous = previous_path(out)
     if out.exists():
-        os.rename(out, previous)
+        os.rename(out, previous_path(out))
     os.rename(staging, out)
-    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _remove_previous(out: Path) -> None:
+    # After the new export is recorded: if the old one cannot go, the new one still counts.
+    try:
+        remove_export(previous_path(out))
+    except CuratorError as exc:
+        raise CuratorError(f"exported to {out}, but kept the earlier export: {exc}") from exc
+
+
+# -- what an export may replace ----------------------------------------------------------------
+
+
+def check_destination(project: Project, out: Path) -> None:
+    """Raise CuratorError unless an export may be built at `out` (an absolute path).
+
+    Refused: a folder ingest scans or one holding the project's audio (the next ingest
+    would take the exported files as new tracks), the project folder itself and the
+    folders it manages, and any `out`, staging or previous folder that is not provably an
+    export Curator wrote (`why_not_ours`).
+    """
+    _check_not_ingested(project, out)
+    _check_not_managed(project, out)
+    for folder in (out, staging_path(out), previous_path(out)):
+        _check_ours(folder)
+
+
+def _check_not_ingested(project: Project, out: Path) -> None:
+    scanned: dict[Path, str] = {}
+    for path, _, _ in project.catalog.file_rows():
+        scanned.setdefault(Path(path).parent, path)
+    for folder, path in scanned.items():
+        real = folder.resolve()
+        if out == real or real in out.parents:
+            raise CuratorError(
+                f"{out}: is inside {folder}, a folder ingest scans (it holds {path}); the next "
+                "`curator ingest` would take the exported audio as new tracks, so choose a "
+                "folder outside the project's audio sources"
+            )
+        if out in real.parents:
+            raise CuratorError(
+                f"{out}: holds the project's audio sources ({path}); choose a folder outside them"
+            )
+
+
+def _check_not_managed(project: Project, out: Path) -> None:
+    if out == project.root or out in project.root.parents:
+        raise CuratorError(
+            f"{out}: holds the project's catalogue; choose a folder of its own, such as "
+            f"{project.root / 'exports' / 'NAME'}"
+        )
+    for folder, what in _managed_folders(project).items():
+        if out == folder or folder in out.parents:
+            raise CuratorError(
+                f"{out}: is inside {folder}, where Curator keeps {what}; choose a folder of its own"
+            )
+
+
+def _managed_folders(project: Project) -> dict[Path, str]:
+    """The project's folders that Curator writes, reads back and cleans up by itself."""
+    from curator.jobs import jobs_dir  # imported here: export is not otherwise about jobs
+    from curator.learning import models_folder
+
+    return {
+        project.runs_dir: "the runs' shards",
+        project.root / "cache": "the plugins' caches",
+        project.vocabulary_dir: "the vocabulary",
+        jobs_dir(project): "training jobs",
+        models_folder(project): "learned taggers",
+    }
+
+
+def _check_ours(folder: Path) -> None:
+    reason = why_not_ours(folder)
+    if reason:
+        raise CuratorError(
+            f"{folder}: {reason}; Curator replaces only a folder it wrote itself, so choose "
+            "a new or empty folder, or move the files away"
+        )
+
+
+def why_not_ours(folder: Path) -> str | None:
+    """Why deleting `folder` could lose something Curator did not write, or None.
+
+    None for a missing or empty folder, and for one that holds Curator's marker
+    (export.json) and nothing but the files that marker lists: for a finished export, those
+    it names plus the audio of a manifest whose content hash matches the marker's.
+    """
+    if folder.is_symlink():
+        return "is a symbolic link, not a folder Curator made"
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return "exists and is not a folder"
+    try:
+        files, links = _contents(folder)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if links:
+        return f"holds a symbolic link ({links[0]}), which Curator never writes"
+    if not files or files == [_temporary(STATE)]:  # killed writing a new folder's marker
+        return None
+    state = _read_state(folder)
+    if state.get(MARKER) != MARKER_VERSION or not _is_names(state.get(WRITTEN)):
+        return _not_marked(folder, state)
+    written = {*state[WRITTEN], STATE}
+    finished = "content_hash" in state  # else a staging marker, which lists every file itself
+    if finished and (folder / MANIFEST).is_file():
+        audio, reason = _manifest_files(folder, state)
+        if reason:
+            return reason
+        written |= audio
+    strays = [path for path in files if not _is_written(path, written)]
+    if strays and finished and not (folder / MANIFEST).is_file():
+        return f"its {MANIFEST} is gone, so Curator cannot tell which files it wrote"
+    # While an exporter plugin writes, Curator cannot name its files in advance: a staging
+    # folder marked "exporting" holds them (see `_finish_staging`).
+    if strays and not state.get("exporting"):
+        more = f" and {len(strays) - 3} more" if len(strays) > 3 else ""
+        return f"holds file(s) Curator did not write: {', '.join(strays[:3])}{more}"
+    return None
+
+
+def _not_marked(folder: Path, state: Mapping[str, Any]) -> str:
+    matched = "content_hash" in state and (folder / MANIFEST).is_file()
+    if matched and not _manifest_files(folder, state)[1]:
+        return (
+            "is an export by an earlier Curator, which did not record the files it wrote; "
+            "delete it yourself if nothing else of yours is in it"
+        )
+    return f"holds files and is not a Curator export (no {STATE} written by Curator)"
+
+
+def _manifest_files(folder: Path, state: Mapping[str, Any]) -> tuple[set[str], str | None]:
+    """The audio files a finished export's manifest names, if its content hash matches."""
+    manifest = (folder / MANIFEST).read_bytes()
+    reuse = state.get("reuse")
+    audio = reuse.get("audio") if isinstance(reuse, dict) else None
+    if _hash(manifest, audio, state.get("exporter")) != state["content_hash"]:
+        reason = f"its {MANIFEST} does not match the content hash in {STATE} (edited since)"
+        return set(), reason
+    return {json.loads(line)["filepath"] for line in manifest.decode().splitlines()}, None
+
+
+def _is_written(path: str, written: set[str]) -> bool:
+    """`path` is a listed file, the temporary it is written under, or bytecode of a listed
+    module (stable-audio-tools imports custom_metadata.py, leaving __pycache__ beside it)."""
+    if path in written:
+        return True
+    name = PurePosixPath(path)
+    if name.name.startswith(".") and name.name.endswith(".tmp"):
+        return str(name.with_name(name.name[1:-4])) in written
+    if name.parent.name == "__pycache__" and name.suffix == ".pyc":
+        module = name.parent.parent / f"{name.name.split('.')[0]}.py"
+        return str(module) in written
+    return False
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _contents(folder: Path) -> tuple[list[str], list[str]]:
+    """Every file under `folder` and every symbolic link, as sorted relative POSIX paths."""
+    files, links = [], []
+    # Links to folders are listed, not followed; a folder that cannot be read is an error,
+    # not a folder with nothing in it.
+    for parent, dirs, names in os.walk(folder, onerror=_raise):
+        for name, is_file in [(d, False) for d in dirs] + [(n, True) for n in names]:
+            path = Path(parent) / name
+            if path.is_symlink():
+                links.append(path.relative_to(folder).as_posix())
+            elif is_file:
+                files.append(path.relative_to(folder).as_posix())
+    return sorted(files), sorted(links)
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def remove_export(folder: Path) -> None:
+    """Delete a folder Curator wrote, after proving it (`why_not_ours`).
+
+    The manifest and then the marker go last, so a crash halfway leaves a folder that is
+    still provably Curator's and the next run finishes the job.
+    """
+    _check_ours(folder)
+    if not folder.exists():
+        return
+    try:
+        files, _ = _contents(folder)
+        last = [MANIFEST, STATE]
+        for path in [p for p in files if p not in last] + [p for p in last if p in files]:
+            (folder / path).unlink()
+        for parent, _, _ in os.walk(folder, topdown=False, onerror=_raise):
+            os.rmdir(parent)  # empty by now; rmdir (unlike rmtree) fails if someone added a file
+    except OSError as exc:
+        raise CuratorError(f"{folder}: cannot be deleted ({exc.strerror or exc})") from exc
 
 
 # -- audio -------------------------------------------------------------------------------------
@@ -486,8 +697,13 @@ def _decode(segment: ExportSegment, settings: ExportSettings) -> Any:
     return audio
 
 
+def _temporary(name: str) -> str:
+    """The hidden name a file is written under until it is complete."""
+    return f".{name}.tmp"
+
+
 def _write_file(path: Path, audio: Any, settings: ExportSettings) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(_temporary(path.name))
     sf.write(
         str(temporary),
         audio,
@@ -504,7 +720,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        temporary = target.with_name(f".{target.name}.tmp")
+        temporary = target.with_name(_temporary(target.name))
         shutil.copyfile(source, temporary)
         os.replace(temporary, target)
 
@@ -589,8 +805,13 @@ def _finish_staging(
     reuse: Mapping[str, Any],
     summary: ExportSummary,
 ) -> None:
-    for path in staging.iterdir():  # files of an earlier attempt (another exporter's, say)
-        if path.is_file() and path.name != STATE:
+    _claim(staging, reuse, [MANIFEST, METADATA], exporting=summary.exporter)
+    for path in staging.iterdir():  # an earlier attempt's files (another exporter's, say)
+        if path.name in (STATE, *SPLITS):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)  # inside a staging folder proved ours and claimed above
+        else:
             path.unlink()
     for split in SPLITS:  # a split the selection does not use gets no folder
         if not any((staging / split).iterdir()):
@@ -603,8 +824,10 @@ def _finish_staging(
     summary.splits = {s: sum(1 for r in records if r["split"] == s) for s in SPLITS}
     summary.left_out.sort()
     summary.content_hash = content_hash(manifest, settings, summary.exporter)
-    _write_json(staging / STATE, _state(summary, settings, reuse))
     exporter.export(records, staging, final=out)
+    audio = {r["filepath"] for r in records}
+    files = [path for path in _contents(staging)[0] if path not in audio and path != STATE]
+    _write_json(staging / STATE, _state(summary, settings, reuse, files))
 
 
 def content_hash(manifest: bytes, settings: ExportSettings, exporter: str) -> str:
@@ -614,16 +837,25 @@ def content_hash(manifest: bytes, settings: ExportSettings, exporter: str) -> st
     audio's content hash), window and prompt; with the audio settings that decides every
     byte written, without reading gigabytes of audio back.
     """
+    return _hash(manifest, audio_state(settings), exporter)
+
+
+def _hash(manifest: bytes, audio: Any, exporter: Any) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([audio_state(settings), exporter], sort_keys=True).encode())
+    digest.update(json.dumps([audio, exporter], sort_keys=True).encode())
     digest.update(manifest)
     return digest.hexdigest()
 
 
 def _state(
-    summary: ExportSummary, settings: ExportSettings, reuse: Mapping[str, Any]
+    summary: ExportSummary,
+    settings: ExportSettings,
+    reuse: Mapping[str, Any],
+    files: Sequence[str],
 ) -> dict[str, Any]:
+    """The finished export's marker; `files` are those it wrote besides the manifest's audio."""
     return {
+        MARKER: MARKER_VERSION,
         "selection": summary.selection,
         "exporter": summary.exporter,
         "settings": dataclasses.asdict(settings),
@@ -633,11 +865,15 @@ def _state(
         "splits": summary.splits,
         "content_hash": summary.content_hash,
         "left_out": [list(pair) for pair in summary.left_out],
+        WRITTEN: sorted(files),
     }
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Whole or not at all: a half-written marker would leave a folder Curator cannot prove.
+    temporary = path.with_name(_temporary(path.name))
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _export_record(summary: ExportSummary, settings: ExportSettings) -> ExportRecord:

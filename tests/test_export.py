@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import soundfile as sf
 
 import curator.plugins.stable_audio_export as sat
 import curator.plugins.template_writer as template_writer
+from curator import hookimpl
 from curator.audio import decode_window
 from curator.errors import CuratorError, SettingsError
 from curator.export import (
@@ -301,7 +303,7 @@ def test_a_folder_that_is_not_an_export_is_never_replaced(
     out = tmp_path / "precious"
     out.mkdir()
     (out / "thesis.txt").write_text("years of work")
-    with pytest.raises(CuratorError, match="not a curator export"):
+    with pytest.raises(CuratorError, match="not a Curator export"):
         run(exportable, out)
     assert (out / "thesis.txt").read_text() == "years of work"
 
@@ -419,3 +421,201 @@ def test_nothing_exportable_is_an_error_unless_the_audio_is_already_exported(
     # Re-exporting to the same folder needs no source: the segments' audio is there.
     summary = run(exportable, out, seconds="track")
     assert (summary.reused, summary.written, summary.left_out) == (6, 0, [])
+
+
+# -- what an export may replace ----------------------------------------------------------------
+
+
+def everything_in(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes: what a refused export must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cli_never_deletes_a_folder_with_a_foreign_export_json(
+    run_cli, exportable: Project, tmp_path: Path
+) -> None:
+    # The issue's reproduction: any file named export.json used to be taken as proof.
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "thesis.docx").write_text("keep")
+    (folder / "export.json").write_text("{}")
+    result = run_cli("export", folder, "--project", exportable.root, expect=1)
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert str(folder) in line and "not a Curator export" in line
+    assert everything_in(folder) == {"thesis.docx": b"keep", "export.json": b"{}"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".d.")) == []
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "{}",
+        '{"content_hash": "0000", "files": ["thesis.docx"]}',
+        "not json at all",
+        '["a list"]',
+    ],
+)
+def test_a_foreign_export_json_proves_nothing(
+    exportable: Project, tmp_path: Path, marker: str
+) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "export.json").write_text(marker)
+    (out / "thesis.docx").write_text("keep")
+    with pytest.raises(CuratorError, match="not a Curator export"):
+        run(exportable, out)
+    assert everything_in(out) == {"export.json": marker.encode(), "thesis.docx": b"keep"}
+
+
+def test_a_file_at_out_is_refused(exportable: Project, tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    out.write_text("keep")
+    with pytest.raises(CuratorError, match="not a folder"):
+        run(exportable, out)
+    assert out.read_text() == "keep"
+
+
+@pytest.mark.parametrize("dropped", ["notes.txt", "train/my-own-take.wav", "stems/kick.wav"])
+def test_a_file_dropped_into_an_earlier_export_stops_its_replacement(
+    exportable: Project, tmp_path: Path, dropped: str
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    (out / dropped).parent.mkdir(exist_ok=True)
+    (out / dropped).write_text("the curator's own file")
+    before = everything_in(out)
+    with pytest.raises(
+        CuratorError, match=f"Curator did not write: {re.escape(dropped)}"
+    ) as raised:
+        run(exportable, out, seconds="track")
+    assert str(out) in str(raised.value)
+    assert everything_in(out) == before
+    assert not staging_path(out).exists()
+
+
+def test_an_export_whose_manifest_was_edited_is_not_replaced(
+    exportable: Project, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    with (out / MANIFEST).open("a") as manifest_file:
+        manifest_file.write('{"filepath": "train/mine.wav"}\n')
+    (out / "train" / "mine.wav").write_text("a take of my own")
+    with pytest.raises(CuratorError, match="content hash"):
+        run(exportable, out)
+    assert (out / "train" / "mine.wav").read_text() == "a take of my own"
+
+
+def test_an_export_that_was_trained_on_is_replaced(exportable: Project, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    # Importing custom_metadata.py, as stable-audio-tools does, leaves its bytecode beside it.
+    (out / "__pycache__").mkdir()
+    (out / "__pycache__" / "custom_metadata.cpython-310.pyc").write_bytes(b"\x00bytecode")
+    summary = run(exportable, out, seconds="track")
+    assert summary.reused == 6 and not (out / "__pycache__").exists()
+    assert not previous_path(out).exists()
+
+
+@pytest.mark.parametrize("beside", [staging_path, previous_path])
+def test_a_folder_beside_out_that_is_not_ours_is_never_deleted(
+    exportable: Project, tmp_path: Path, beside
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    theirs = beside(out)
+    theirs.mkdir()
+    (theirs / "export.json").write_text("{}")
+    (theirs / "thesis.docx").write_text("keep")
+    with pytest.raises(CuratorError, match="not a Curator export") as raised:
+        run(exportable, out)
+    assert str(theirs) in str(raised.value)
+    assert everything_in(theirs) == {"export.json": b"{}", "thesis.docx": b"keep"}
+
+
+def test_a_previous_export_half_deleted_by_a_crash_is_still_cleaned_up(
+    exportable: Project, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    previous = previous_path(out)
+    os.rename(out, previous)
+    run(exportable, out)  # out is back; now the old one is deleted ...
+    os.rename(out, previous)
+    for path in sorted(previous.glob("train/*.wav"))[:3]:  # ... and the machine died halfway
+        path.unlink()
+    summary = run(exportable, out)
+    assert summary.segments == 6 and not previous.exists()
+
+
+def test_exporting_into_a_folder_ingest_scans_is_refused(
+    exportable: Project, tmp_path: Path
+) -> None:
+    sources = Path(exportable.catalog.segment_rows()[0]["source"]).parent
+    for out in (sources / "training-set", sources / "sub" / "deeper"):
+        with pytest.raises(CuratorError, match="ingest") as raised:
+            run(exportable, out)
+        assert str(sources) in str(raised.value)
+        assert not out.exists() and not staging_path(out).exists()
+
+
+def test_exporting_over_the_sources_or_into_the_projects_own_folders_is_refused(
+    exportable: Project, tmp_path: Path
+) -> None:
+    for out in (tmp_path, exportable.runs_dir / "set", exportable.root / "cache" / "set"):
+        before = everything_in(out) if out.exists() else {}
+        with pytest.raises(CuratorError, match=str(out)):
+            run(exportable, out)
+        assert (everything_in(out) if out.exists() else {}) == before
+    with pytest.raises(CuratorError, match="catalogue"):
+        run(exportable, exportable.root)
+    summary = run(exportable, exportable.root / "exports" / "set")  # beside them is fine
+    assert summary.segments == 6
+
+
+def test_an_export_by_an_earlier_curator_is_named_and_kept(
+    exportable: Project, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    state = json.loads((out / "export.json").read_text())
+    del state["curator_export"], state["files_written"]  # as Curator wrote it before issue 11
+    (out / "export.json").write_text(json.dumps(state))
+    before = everything_in(out)
+    with pytest.raises(CuratorError, match="earlier Curator"):
+        run(exportable, out)
+    assert everything_in(out) == before
+
+
+class CrashingExporter(sat.StableAudioExporter):
+    """Writes files of its own, then dies before returning, as a kill -9 would stop it."""
+
+    name = "crashing"
+
+    def export(self, records, out: Path, final: Path | None = None) -> Path:
+        (out / "extras").mkdir(exist_ok=True)
+        (out / "extras" / "half-written.bin").write_bytes(b"\x00" * 10)
+        raise KeyboardInterrupt
+
+
+class Crashing:
+    @hookimpl
+    def register_exporters(self, register) -> None:
+        register(CrashingExporter())
+
+
+def test_an_export_killed_while_its_exporter_writes_resumes(
+    exportable: Project, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(exportable, out)
+    settings = export_settings(exportable, exporter="crashing")
+    with pytest.raises(KeyboardInterrupt):
+        export(exportable, out, None, settings, registry=registry_of(sat, Crashing()))
+    assert (staging_path(out) / "extras" / "half-written.bin").is_file()
+    summary = run(exportable, out, seconds="track")  # the staged audio is reused
+    assert (summary.reused, summary.written) == (6, 0)
+    assert not staging_path(out).exists() and not previous_path(out).exists()
+    assert not (out / "extras").exists()
+    run(exportable, out)  # and the export it left is replaced in turn

@@ -12,7 +12,15 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.export import FORMATS, SECONDS, ExportSummary, export, export_settings, staging_path
+from curator.export import (
+    FORMATS,
+    SECONDS,
+    ExportSummary,
+    check_destination,
+    export,
+    export_settings,
+    staging_path,
+)
 from curator.project import Project
 from curator.storage.exports import exports
 
@@ -61,6 +69,10 @@ def export_command(
     OUT is built beside itself and renamed into place when complete, so an earlier export
     there stays intact until then. Interrupt at any time: running the same command again
     reuses the audio already written. Unreadable sources are listed and left out.
+
+    OUT must be new, empty, or an earlier export holding only what Curator wrote there;
+    any other folder is refused and left as it is, and so is a folder ingest scans (the
+    next ingest would take the exported audio as new tracks).
     """
     settings = export_settings(
         project,
@@ -71,6 +83,8 @@ def export_command(
         writer=writer,
         exporter=exporter,
     )
+    out = out.expanduser().resolve()
+    check_destination(project, out)  # before the progress bar: a refusal is the only line
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with progress_bar("Exporting") as update:
@@ -78,7 +92,7 @@ def export_command(
     except KeyboardInterrupt:
         console.print(
             f"[yellow]Interrupted[/]: the audio written so far is kept in "
-            f"{staging_path(out.expanduser().resolve())}; run the same command again to "
+            f"{staging_path(out)}; run the same command again to "
             "finish. Any earlier export in the folder is untouched."
         )
         sys.exit(130)
