@@ -142,3 +142,21 @@ def test_review_corrects_tempo_and_key_notes_excludes_and_adds_a_new_tag(
     (row,) = [r for r in tagged.catalog.segment_rows(include_unusable=True) if r["id"] == segment]
     assert not row["excluded"]
     assert all(x["source_kind"] != "human" for x in tagged.catalog.labels(segment))
+
+
+def test_review_refuses_a_bad_value_with_a_message_and_saves_nothing(tagged: Project) -> None:
+    page = open_page("1_Review.py")
+    segment = next(m.key for m in page.multiselect if m.key.endswith("-instruments"))
+    segment = segment.removesuffix("-instruments")
+    page.text_input(key=f"{segment}-tempo").input("1000")
+    page.text_input(key=f"{segment}-new-tag").input("x" * 65)
+    page.text_input(key=f"{segment}-note").input("kept only if all of it is valid")
+    page.button[0].click().run()
+    assert not page.exception
+    assert any("at most 64 characters" in e.value for e in page.error)
+    page.text_input(key=f"{segment}-new-tag").input("")
+    page.button[0].click().run()
+    assert not page.exception
+    assert any("must be 20-400 BPM" in e.value for e in page.error)
+    assert tagged.catalog.label_history() == [], "neither the labels nor the note were saved"
+    assert tagged.vocabulary().facet("instruments").tag("x" * 65) is None
