@@ -26,9 +26,15 @@ from curator.testing import registry_of
 
 # A child that opens the catalogue read-write, says so, and keeps it until its stdin closes:
 # the test decides when the catalogue is free again, so nothing depends on timing.
+# It retries its own open: the run under test may hold the file for a merge at that moment.
 HOLDER = (
-    "import duckdb, sys\n"
-    "con = duckdb.connect(sys.argv[1])\n"
+    "import duckdb, sys, time\n"
+    "for attempt in range(600):\n"
+    "    try:\n"
+    "        con = duckdb.connect(sys.argv[1])\n"
+    "        break\n"
+    "    except duckdb.IOException:\n"
+    "        time.sleep(0.05)\n"
     "print('holding', flush=True)\n"
     "sys.stdin.read()\n"
     "con.close()\n"
