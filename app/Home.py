@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curator.app_support import as_text, open_page
+from curator.app.session import as_text, open_page
 from curator.project import Project
 from curator.status import project_status, run_lines
 

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from curator.app_support import as_text
-from curator.audio import decode_window
+from curator.app.session import as_text
+from curator.catalogue.audio import decode_window
+from curator.curation.review import SOURCES, STATES, ReviewFilter
 from curator.errors import AudioError
 from curator.project import Project
-from curator.review import SOURCES, STATES, ReviewFilter
 
 
 def review_filter(

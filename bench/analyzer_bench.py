@@ -15,7 +15,7 @@ import soxr
 # The plugin first: essentia must be imported before anything that may import TensorFlow.
 from curator.plugins.essentia import EssentiaAnalyzer, EssentiaSettings  # isort: skip
 from curator.api import Measurement, PluginContext, SegmentAudio
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
 from curator.demo import NOTE_NAMES, BeatSpec, load_truth, render_demo_dataset
 from curator.plugins.essentia.analyzer import fold_tempo
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from curator.audio import decode_whole, decode_window
-from curator.ingest import IngestSummary, ingest
+from curator.catalogue.audio import decode_whole, decode_window
+from curator.catalogue.ingest import IngestSummary, ingest
 from curator.project import init_project
 
 RATE = 44100

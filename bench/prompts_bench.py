@@ -17,11 +17,11 @@ import numpy as np
 from synthetic import add_segments, model_label_columns
 
 from curator.api import PluginContext
-from curator.metadata import segment_metadata
+from curator.catalogue.metadata import segment_metadata
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project, init_project
-from curator.prompts import segment_seed, write_prompts
+from curator.prompts.writing import segment_seed, write_prompts
 from curator.storage import RunRecord
 from curator.testing import registry_of
 

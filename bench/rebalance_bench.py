@@ -21,8 +21,7 @@ import numpy as np
 from synthetic import add_segments, model_label_columns
 
 from curator.project import Project, init_project
-from curator.rebalance import RebalanceRequest, plan, rebalance
-from curator.rebalance_methods import (
+from curator.rebalance.methods import (
     Budget,
     TagMatrix,
     budgeted_repeats,
@@ -30,8 +29,9 @@ from curator.rebalance_methods import (
     repeat_factor_repeats,
     tag_targets,
 )
-from curator.rebalance_metrics import mean_ir, normalized_entropy
-from curator.rebalance_split import split_by_track
+from curator.rebalance.metrics import mean_ir, normalized_entropy
+from curator.rebalance.plan import RebalanceRequest, plan, rebalance
+from curator.rebalance.split import split_by_track
 from curator.storage import RunRecord
 
 FACETS = ("instruments", "genres", "moods")
@@ -210,7 +210,7 @@ def main() -> None:
     parser.add_argument("--budget", default="20000", help="copies, or hours as 100h")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from curator.rebalance import parse_budget
+    from curator.rebalance.plan import parse_budget
 
     budget = parse_budget(args.budget)
     scratch = Path(tempfile.mkdtemp(prefix="curator-rebalance-bench-"))

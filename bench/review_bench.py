@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from synthetic import add_segments, model_label_columns
 
+from curator.curation.review import ReviewFilter, bulk_relabel, review_page, set_labels, undo
 from curator.project import Project, init_project
-from curator.review import ReviewFilter, bulk_relabel, review_page, set_labels, undo
 from curator.storage import HumanLabel, RunRecord
 
 TAGS_PER_SEGMENT = 10

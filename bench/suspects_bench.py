@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from synthetic import model_label_columns
 
+from curator.catalogue.ingest import ingest
 from curator.demo import INSTRUMENTS, load_truth, render_demo_dataset
-from curator.ingest import ingest
 from curator.project import Project, init_project
-from curator.runs import run_tagger
 from curator.storage import RunRecord
+from curator.tagging.runs import run_tagger
 
 OUT = Path(__file__).resolve().parent / "out" / "suspects"
 THRESHOLD = 0.2  # the instruments facet's threshold in the shipped vocabulary
@@ -148,7 +148,7 @@ def main() -> None:
 
 
 def evaluate(project: Project, args: argparse.Namespace) -> None:
-    from curator.suspects import SuspectOptions, find_suspects
+    from curator.curation.suspects import SuspectOptions, find_suspects
 
     ids, truth = true_cells(project, args.out / "beats")
     rng = np.random.default_rng(args.seed)

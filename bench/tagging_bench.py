@@ -20,13 +20,13 @@ import soundfile as sf
 import soxr
 from synthetic import add_segments
 
+from curator.catalogue.ingest import ingest
 from curator.demo import render_demo_dataset
-from curator.ingest import ingest
 from curator.plugins.clap.settings import ClapSettings
 from curator.plugins.clap.tagger import embedding_model_name
 from curator.project import Project, init_project, open_project
 from curator.registry import load_registry
-from curator.runs import plugin_context, retag_from_cache, run_tagger
+from curator.tagging.runs import plugin_context, retag_from_cache, run_tagger
 from curator.testing.tiny_clap import tiny_tokenizer
 
 RATE = 48000

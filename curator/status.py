@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curator import shards
 from curator.project import Project
-from curator.runs import run_state
+from curator.tagging import shards
+from curator.tagging.runs import run_state
 
 
 def project_status(project: Project) -> dict[str, Any]:

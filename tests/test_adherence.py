@@ -15,7 +15,9 @@ import soundfile as sf
 from tests_support import HatTagger, brightness
 
 from curator import hookimpl
-from curator.adherence import (
+from curator.demo import BeatSpec, random_spec, render_beat
+from curator.errors import CuratorError
+from curator.jobs.adherence import (
     FIFTH,
     PARALLEL,
     RELATIVE,
@@ -29,9 +31,7 @@ from curator.adherence import (
     scorers,
     tempo_match,
 )
-from curator.demo import BeatSpec, random_spec, render_beat
-from curator.errors import CuratorError
-from curator.jobs import get_job
+from curator.jobs.manage import get_job
 from curator.project import Project
 from curator.storage import jobs as job_storage
 
@@ -235,14 +235,14 @@ def test_only_finished_generation_jobs_have_adherence(project: Project) -> None:
 
 
 def test_requests_describe_themselves() -> None:
-    from curator.adherence import describe_request
+    from curator.jobs.adherence import describe_request
 
     request = Request("x", (("instruments", "808"),), 140.0, "C", "minor")
     assert describe_request(request) == "instruments: 808, 140 BPM, C minor"
 
 
 def test_a_built_prompt_is_read_back(project: Project) -> None:
-    from curator.adherence import build_prompt
+    from curator.jobs.adherence import build_prompt
 
     prompt = build_prompt("boom bap", "aggressive", ["piano", "808", "hi-hat rolls"], 90, "F#")
     assert prompt == (

@@ -15,7 +15,7 @@ from conftest import curator_command
 from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
-from curator.ingest import ingest
+from curator.catalogue.ingest import ingest
 from curator.project import Project
 
 HOME = str(Path(app_package.__file__).parent / "Home.py")

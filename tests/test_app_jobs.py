@@ -1,6 +1,6 @@
 """The Jobs and Generate pages, driven with Streamlit's AppTest.
 
-The pages launch jobs through `curator.jobs` exactly as the CLI does; here [training] python
+The pages launch jobs through `curator.jobs.manage` exactly as the CLI does; here [training] python
 points at a stand-in that speaks the job files (progress.jsonl, result.json, audio/) in a
 fraction of a second, so the pages' tests do not wait for .venv-train to import torch. The
 real training code runs in tests/test_jobs.py (train_env).
@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
-from curator.jobs import get_job, list_jobs, wait_for_job
+from curator.jobs.manage import get_job, list_jobs, wait_for_job
 from curator.project import Project, open_project
 
 PAGES = Path(app_package.__file__).parent / "pages"

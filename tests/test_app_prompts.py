@@ -9,12 +9,12 @@ from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
 from curator.api import PluginContext
-from curator.ingest import ingest
-from curator.metadata import record_labels, segment_metadata
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import record_labels, segment_metadata
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project
-from curator.prompts import segment_seed, write_prompts
+from curator.prompts.writing import segment_seed, write_prompts
 from curator.storage.prompts import effective_prompts, prompts_in_use
 from curator.storage.selections import SelectionItem, save_selection
 from curator.testing import registry_of

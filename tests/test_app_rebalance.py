@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
-from curator.metadata import import_metadata
+from curator.catalogue.metadata import import_metadata
 from curator.project import Project
 from curator.storage import SegmentRecord, TrackRecord
 from curator.storage.selections import selection_items, selections

@@ -9,9 +9,9 @@ from streamlit.testing.v1 import AppTest
 from tests_support import HatTagger, Plugin
 
 from curator import app as app_package
-from curator.ingest import ingest
+from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project
-from curator.runs import run_tagger
+from curator.tagging.runs import run_tagger
 from curator.testing import registry_of
 
 PAGES = Path(app_package.__file__).parent / "pages"
@@ -79,7 +79,7 @@ def test_review_saves_a_rejection_and_an_addition(tagged: Project) -> None:
 
 
 def test_history_lists_changes_and_undoes_them(tagged: Project) -> None:
-    from curator.review import set_labels
+    from curator.curation.review import set_labels
     from curator.storage import HumanLabel
 
     segment = tagged.catalog.segment_rows()[0]["id"]
@@ -93,7 +93,7 @@ def test_history_lists_changes_and_undoes_them(tagged: Project) -> None:
 
 
 def test_bulk_relabel_page_previews_applies_and_undoes(tagged: Project) -> None:
-    from curator.review import ReviewFilter, review_page
+    from curator.curation.review import ReviewFilter, review_page
 
     page = open_page("4_Bulk_relabel.py")
     page.selectbox(key="bulk-filter-facet").select("instruments").run()
@@ -113,7 +113,7 @@ def test_bulk_relabel_page_previews_applies_and_undoes(tagged: Project) -> None:
 def test_review_corrects_tempo_and_key_notes_excludes_and_adds_a_new_tag(
     tagged: Project,
 ) -> None:
-    from curator.review import undo
+    from curator.curation.review import undo
 
     page = open_page("1_Review.py")
     segment = next(m.key for m in page.multiselect if m.key.endswith("-instruments"))

@@ -14,17 +14,17 @@ from streamlit.testing.v1 import AppTest
 from tests_support import HatTagger, Plugin
 
 from curator import app as app_package
-from curator.app_support import as_text
+from curator.access.paths import allowed_path
+from curator.access.users import add_user, users_file
+from curator.app.session import as_text
+from curator.catalogue.ingest import ingest
+from curator.curation.review import set_labels
 from curator.errors import CuratorError
-from curator.ingest import ingest
-from curator.path_roots import allowed_path
 from curator.project import Project, init_project, open_project
-from curator.prompts import edit_prompt
-from curator.review import set_labels
-from curator.runs import run_tagger
+from curator.prompts.writing import edit_prompt
 from curator.storage import HumanLabel
+from curator.tagging.runs import run_tagger
 from curator.testing import registry_of
-from curator.users import add_user, users_file
 from curator.vocabulary import add_tag
 
 APP = Path(app_package.__file__).parent

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from curator.audio import decode_whole, decode_window, level_db, probe, to_channels
+from curator.catalogue.audio import decode_whole, decode_window, level_db, probe, to_channels
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac", "aiff"])
@@ -71,7 +71,7 @@ def test_probe_and_levels(write_audio) -> None:
 
 
 def test_spectrogram_puts_subs_low_and_hats_high() -> None:
-    from curator.audio import spectrogram_image
+    from curator.catalogue.audio import spectrogram_image
 
     rate = 22050
     t = np.arange(rate * 4) / rate

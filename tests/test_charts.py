@@ -16,9 +16,9 @@ import curator.app
 import curator.registry
 from curator import charts, hookimpl
 from curator.api import Embedder, PluginContext
+from curator.curation.review import set_labels
 from curator.plugins import minilm
 from curator.project import Project, init_project
-from curator.review import set_labels
 from curator.storage import HumanLabel
 from curator.testing import registry_of
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from curator.api import PluginContext, SegmentAudio
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
 from curator.errors import CuratorError, SettingsError
 from curator.plugins.clap import ClapModelError, ClapSettings, ClapTagger, ClapTextEmbedder
 from curator.plugins.clap.convert import DERIVED, convert_laion_checkpoint

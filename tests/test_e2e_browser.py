@@ -43,14 +43,14 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from tests_support import HatTagger, Plugin
 
-from curator.ingest import ingest
+from curator.access.users import add_user, users_file
+from curator.catalogue.ingest import ingest
+from curator.curation.review import ReviewFilter, review_page
 from curator.project import Project, init_project, open_project
-from curator.review import ReviewFilter, review_page
-from curator.runs import run_tagger
 from curator.storage.prompts import effective_prompts
 from curator.storage.selections import selection, selection_items
+from curator.tagging.runs import run_tagger
 from curator.testing import registry_of
-from curator.users import add_user, users_file
 
 pytestmark = pytest.mark.slow  # about 40 s: a real server, a real browser
 

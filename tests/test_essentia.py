@@ -11,12 +11,12 @@ import pytest
 # The plugin first: essentia must be imported before anything that may import TensorFlow.
 import curator.plugins.essentia as essentia_plugin  # isort: skip
 from curator.api import Measurement, PluginContext, SegmentAudio
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
 from curator.demo import NOTE_NAMES, BeatSpec, load_truth, render_demo_dataset
 from curator.errors import SettingsError
-from curator.plugin_manager import get_plugin_manager
 from curator.plugins.essentia import EssentiaAnalyzer, EssentiaSettings, analyzer, confidence
 from curator.registry import load_registry
+from curator.registry.manager import get_plugin_manager
 
 RATE = 44100
 SECONDS = 25.0

@@ -16,9 +16,11 @@ import soundfile as sf
 import curator.plugins.stable_audio_export as sat
 import curator.plugins.template_writer as template_writer
 from curator import hookimpl
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
+from curator.catalogue.ingest import ingest
+from curator.curation.review import save_segment
 from curator.errors import CuratorError, SettingsError
-from curator.export import (
+from curator.export.writer import (
     MANIFEST,
     METADATA,
     export,
@@ -26,9 +28,7 @@ from curator.export import (
     previous_path,
     staging_path,
 )
-from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
-from curator.review import save_segment
 from curator.storage import HumanLabel
 from curator.storage.exports import exports
 from curator.storage.prompts import HUMAN, PromptRow, effective_prompts, save_prompts

@@ -18,11 +18,11 @@ from conftest import SR, tone
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import import_metadata
+from curator.curation.review import ReviewFilter, bulk_relabel, save_segment, set_labels
 from curator.errors import CuratorError
-from curator.ingest import ingest
-from curator.metadata import import_metadata
 from curator.project import Project, init_project, open_project
-from curator.review import ReviewFilter, bulk_relabel, save_segment, set_labels
 from curator.storage import HumanLabel
 from curator.validation import TAG_MAX_CHARS, VALUE_CHECKS, bounds_problem
 from curator.vocabulary import add_tag, default_vocabulary_dir, load_vocabulary

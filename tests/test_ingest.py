@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from tests_support import reasons_by_name, status_by_name
 
-from curator.ingest import ingest
+from curator.catalogue.ingest import ingest
 from curator.project import Project
 
 SEGMENT_MIN = 20.0

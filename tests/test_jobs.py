@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from curator.errors import CuratorError
-from curator.jobs import (
+from curator.jobs.config import generate_config, parse_lora, resume_config, train_config
+from curator.jobs.manage import (
     alive,
     cancel_job,
     get_job,
@@ -29,7 +30,6 @@ from curator.jobs import (
     training_root,
     wait_for_job,
 )
-from curator.jobs_config import generate_config, parse_lora, resume_config, train_config
 from curator.project import Project, open_project
 from curator.settings import TrainingSettings
 
@@ -134,7 +134,7 @@ def test_generated_audio_is_copied_to_the_out_folder(
 def test_a_job_outlives_the_process_that_started_it(jobs_project: Project, stand_in) -> None:
     # Another process starts the job and exits at once, as a closed app or terminal would.
     code = (
-        "import sys; from curator.project import open_project; from curator.jobs import "
+        "import sys; from curator.project import open_project; from curator.jobs.manage import "
         "start_job; p = open_project(__import__('pathlib').Path(sys.argv[1])); "
         "print(start_job(p, 'train', {'device': 'cpu', 'steps': -1}, argv=sys.argv[2:]).id)"
     )
@@ -428,9 +428,9 @@ def tiny_export(train_project: Project, tmp_path_factory: pytest.TempPathFactory
     """A real `curator export` of three ingested demo beats, at the tiny model's 16 kHz."""
     from click.testing import CliRunner
 
+    from curator.catalogue.ingest import ingest
     from curator.cli import cli
     from curator.demo import render_demo_dataset
-    from curator.ingest import ingest
 
     beats = tmp_path_factory.mktemp("beats")
     render_demo_dataset(beats, 3, seed=5)

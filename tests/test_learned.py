@@ -12,8 +12,7 @@ from test_suspects import EMBEDDING, TAGS, Catalogue, add_catalogue
 
 import curator.plugins.learned as learned_plugin
 from curator import app as app_package
-from curator.errors import CuratorError
-from curator.learning import (
+from curator.curation.probes import (
     LearnOptions,
     apply_learned,
     current_version,
@@ -22,10 +21,11 @@ from curator.learning import (
     learned_diff,
     load_model,
 )
+from curator.curation.review import ReviewFilter, review_page, set_labels
+from curator.errors import CuratorError
 from curator.plugins.learned import LearnedTagger
 from curator.project import Project
 from curator.registry import load_registry
-from curator.review import ReviewFilter, review_page, set_labels
 from curator.storage import HumanLabel
 from curator.testing import registry_of
 
@@ -88,7 +88,7 @@ def test_too_few_verified_labels_says_what_to_do(project: Project) -> None:
 
 
 def test_confident_model_labels_can_join_and_are_counted(reviewed: Catalogue) -> None:
-    from curator.suspects import tagger_uncertainty
+    from curator.curation.suspects import tagger_uncertainty
 
     plain = learn(reviewed.project, OPTIONS)
     more = learn(reviewed.project, LearnOptions(**{**OPTIONS.__dict__, "include_model_labels":
@@ -218,11 +218,11 @@ def test_learned_tagger_page_trains_reports_diffs_and_applies(
 def corrected_beats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict, list, list]:
     """60 rendered beats, one 20 s segment each, tagged by the real musicnn (MTT model,
     penultimate embeddings); curators correct the instruments of the first 40."""
+    from curator.catalogue.ingest import ingest
     from curator.demo import load_truth, render_demo_dataset
-    from curator.ingest import ingest
     from curator.plugins.musicnn.settings import default_graph_folder
     from curator.project import init_project
-    from curator.runs import run_tagger
+    from curator.tagging.runs import run_tagger
 
     if not (default_graph_folder() / "MTT_musicnn.pb").is_file():
         pytest.skip("no frozen musicnn graphs: `make setup` makes them")
@@ -255,7 +255,7 @@ def corrected_beats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, 
 
 def correct(project: Project, row: dict, instruments: tuple[str, ...]) -> None:
     """What a curator does on the Review page: fix the instruments, keep the right ones."""
-    from curator.review import effective_tags, model_only_tags, save_segment, tag_changes
+    from curator.curation.review import effective_tags, model_only_tags, save_segment, tag_changes
 
     before = effective_tags(row).get("instruments", [])
     changes = tag_changes(row["id"], "instruments", before, list(instruments), model_only_tags(row))

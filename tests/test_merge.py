@@ -14,14 +14,14 @@ import pytest
 from conftest import curator_command
 from tests_support import HatTagger, LevelAnalyzer, Plugin
 
-from curator import shards
 from curator.api import Measurement
+from curator.catalogue.ingest import ingest
 from curator.errors import CatalogBusy, CuratorError
-from curator.ingest import ingest
 from curator.project import Project, init_project, open_project
-from curator.runs import host_id, run_analyzer, run_tagger
 from curator.status import project_status
 from curator.storage import RunRecord
+from curator.tagging import shards
+from curator.tagging.runs import host_id, run_analyzer, run_tagger
 from curator.testing import registry_of
 
 # A child that opens the catalogue read-write, says so, and keeps it until its stdin closes:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from curator.ingest import ingest
-from curator.metadata import import_metadata, segment_metadata
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import import_metadata, segment_metadata
 from curator.project import Project, init_project
 from curator.storage import HumanLabel
 

@@ -12,11 +12,11 @@ import curator.plugins.musicnn as musicnn_plugin
 from curator import demo
 from curator.api import PluginContext, SegmentAudio
 from curator.errors import CuratorError, SettingsError
-from curator.plugin_manager import get_plugin_manager
 from curator.plugins.musicnn import MusicnnTagger
 from curator.plugins.musicnn.settings import MODELS, default_graph_folder
 from curator.plugins.musicnn.tag_map import DEFAULT_MAP, FACETS, PLACEMENT, build_layout
 from curator.registry import load_registry
+from curator.registry.manager import get_plugin_manager
 from curator.vocabulary import Facet, Vocabulary, default_vocabulary_dir, load_vocabulary
 
 SR = 16000

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from curator.api import PluginContext
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import record_labels, segment_metadata
 from curator.errors import CuratorError, SettingsError
-from curator.ingest import ingest
-from curator.metadata import record_labels, segment_metadata
 from curator.plugins import ollama as ollama_plugin
 from curator.plugins.ollama import OllamaModelMissing, OllamaUnavailable, OllamaWriter
 from curator.plugins.ollama.fewshot import EXAMPLES, describe
 from curator.plugins.ollama.writer import clean
 from curator.project import Project, open_project
-from curator.prompts import prompt_problems, segment_seed, write_prompts
+from curator.prompts.writing import prompt_problems, segment_seed, write_prompts
 from curator.storage.prompts import effective_prompts
 from curator.testing import registry_of
 from curator.vocabulary import default_vocabulary_dir, load_vocabulary

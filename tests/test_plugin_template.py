@@ -88,7 +88,7 @@ def test_a_bad_name_or_existing_folder_is_refused(tmp_path: Path, run_cli) -> No
 
 @pytest.mark.parametrize("name", ["snare", "trap-808"])
 def test_template_names(name: str) -> None:
-    from curator.plugin_template import template_values
+    from curator.registry.template import template_values
 
     values = template_values(name)
     assert values["module"].isidentifier() and values["class_name"].isidentifier()

@@ -12,8 +12,8 @@ import pytest
 
 from curator import hookimpl, hookspecs
 from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger, TagResult
-from curator.plugin_manager import get_plugin_manager
 from curator.registry import UnknownPlugin, load_registry
+from curator.registry.manager import get_plugin_manager
 from curator.testing import registry_of
 
 REPO = Path(__file__).resolve().parent.parent

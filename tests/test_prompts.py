@@ -12,13 +12,13 @@ import pytest
 
 from curator import hookimpl
 from curator.api import PluginContext, PromptWriter
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import record_labels, segment_metadata
 from curator.errors import CuratorError
-from curator.ingest import ingest
-from curator.metadata import record_labels, segment_metadata
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project
-from curator.prompts import (
+from curator.prompts.writing import (
     PromptRejected,
     edit_prompt,
     key_problems,
@@ -364,9 +364,9 @@ def test_a_writer_that_cannot_work_stops_the_run_keeping_what_was_written(
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(labelled: Project, monkeypatch) -> None:
-    import curator.prompts
+    import curator.prompts.writing
 
-    monkeypatch.setattr(curator.prompts, "BATCH_SEGMENTS", 1)
+    monkeypatch.setattr(curator.prompts.writing, "BATCH_SEGMENTS", 1)
     ids = sorted(segment_metadata(labelled))
     answers = {sid: f"Beat number {i} with 808." for i, sid in enumerate(ids)}
     stored_while_writing: list[set[str]] = []

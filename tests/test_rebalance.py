@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curator.catalogue.metadata import import_metadata
 from curator.errors import CuratorError
-from curator.metadata import import_metadata
 from curator.project import Project, init_project, open_project
-from curator.rebalance import RebalanceRequest, parse_budget, plan, read_targets_file, rebalance
-from curator.rebalance_methods import Budget, systematic_round
-from curator.rebalance_metrics import mean_ir, normalized_entropy
+from curator.rebalance.methods import Budget, systematic_round
+from curator.rebalance.metrics import mean_ir, normalized_entropy
+from curator.rebalance.plan import (
+    RebalanceRequest,
+    parse_budget,
+    plan,
+    read_targets_file,
+    rebalance,
+)
 from curator.storage import HumanLabel, SegmentRecord, TrackRecord
 from curator.storage.selections import selection, selection_items
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from conftest import curator_command, tone
 
-from curator.ingest import ingest
+from curator.catalogue.ingest import ingest
 from curator.project import init_project, open_project
 
 N_FILES = 24

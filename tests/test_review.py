@@ -7,13 +7,20 @@ from pathlib import Path
 import pytest
 from tests_support import HatTagger, LevelAnalyzer, Plugin
 
+from curator.catalogue.ingest import ingest
+from curator.curation.review import (
+    ReviewFilter,
+    bulk_preview,
+    bulk_relabel,
+    review_page,
+    set_labels,
+    undo,
+)
 from curator.errors import CuratorError
-from curator.ingest import ingest
 from curator.project import Project, init_project
-from curator.review import ReviewFilter, bulk_preview, bulk_relabel, review_page, set_labels, undo
-from curator.runs import run_analyzer, run_tagger
 from curator.storage import HumanLabel
 from curator.storage.prompts import PromptRow, save_prompts
+from curator.tagging.runs import run_analyzer, run_tagger
 from curator.testing import registry_of
 
 
@@ -163,7 +170,7 @@ def test_filter_by_analyzer_confidence(tagged: Project) -> None:
 
 
 def test_saving_a_review_confirms_the_model_tags_kept(tagged: Project) -> None:
-    from curator.review import effective_tags, model_only_tags, tag_changes
+    from curator.curation.review import effective_tags, model_only_tags, tag_changes
 
     row = review_page(tagged, ReviewFilter("instruments", "hi-hat"), 1, 1).segments[0]
     before = effective_tags(row)["instruments"]

@@ -12,12 +12,12 @@ import pytest
 from conftest import curator_command
 from tests_support import HatTagger, LevelAnalyzer, Plugin
 
-from curator import shards
-from curator.ingest import ingest
+from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project, open_project
-from curator.runs import retag_from_cache, run_analyzer, run_tagger
 from curator.status import project_status
 from curator.storage import HumanLabel
+from curator.tagging import shards
+from curator.tagging.runs import retag_from_cache, run_analyzer, run_tagger
 from curator.testing import registry_of
 
 
@@ -137,7 +137,7 @@ def test_retag_from_cache_reads_no_audio(tagged_setup, monkeypatch) -> None:
     def no_audio(*args, **kwargs):
         raise AssertionError("re-tagging from cache must not decode audio")
 
-    monkeypatch.setattr("curator.runs.decode_window", no_audio)
+    monkeypatch.setattr("curator.tagging.runs.decode_window", no_audio)
     vocabulary = project.vocabulary_dir / "instruments.toml"
     vocabulary.write_text(vocabulary.read_text() + '\n[thresholds]\n"hi-hat" = 0.999\n')
     summary = retag_from_cache(project, "hats", registry=registry)

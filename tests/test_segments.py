@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from curator.segments import choose_windows, track_rng
+from curator.catalogue.segments import choose_windows, track_rng
 
 HASH_A = "0123456789abcdef" * 2
 HASH_B = "fedcba9876543210" * 2

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import segment_metadata
+from curator.curation.review import ReviewFilter, bulk_relabel, review_page, save_segment, undo
 from curator.errors import CuratorError
-from curator.export import MANIFEST, export, export_settings
-from curator.ingest import ingest
-from curator.metadata import segment_metadata
+from curator.export.writer import MANIFEST, export, export_settings
 from curator.project import Project, init_project, open_project
-from curator.rebalance import RebalanceRequest, parse_budget, rebalance
-from curator.review import ReviewFilter, bulk_relabel, review_page, save_segment, undo
+from curator.rebalance.plan import RebalanceRequest, parse_budget, rebalance
 from curator.storage import HumanLabel
 from curator.storage.exports import exports
 from curator.storage.prompts import HUMAN, PromptRow, effective_prompts, save_prompts

@@ -11,10 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
+from curator.curation.review import ReviewFilter, review_page, set_labels
+from curator.curation.suspects import (
+    ConfidentLearning,
+    SuspectOptions,
+    find_suspects,
+    open_suspects,
+)
 from curator.project import Project
-from curator.review import ReviewFilter, review_page, set_labels
 from curator.storage import HumanLabel, RunRecord, SegmentRecord, TrackRecord
-from curator.suspects import ConfidentLearning, SuspectOptions, find_suspects, open_suspects
 
 PAGES = Path(app_package.__file__).parent / "pages"
 TAGS = ("snare", "808", "piano")

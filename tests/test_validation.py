@@ -11,15 +11,21 @@ import pytest
 import soundfile as sf
 from conftest import SR, tone
 
+from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import import_metadata, segment_metadata
+from curator.curation.review import (
+    ReviewFilter,
+    bulk_relabel,
+    review_page,
+    save_segment,
+    set_labels,
+)
 from curator.errors import CuratorError, InvalidInput, SettingsError
-from curator.ingest import ingest
-from curator.metadata import import_metadata, segment_metadata
 from curator.plugins.clap.settings import ClapSettings
 from curator.plugins.learned.settings import LearnedSettings
 from curator.plugins.minilm.settings import MiniLMSettings
 from curator.plugins.musicnn.settings import MusicnnSettings
 from curator.project import Project, init_project, open_project
-from curator.review import ReviewFilter, bulk_relabel, review_page, save_segment, set_labels
 from curator.settings import load_settings
 from curator.storage import HumanLabel
 from curator.validation import key_name, tempo_text

@@ -6,9 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import as_text, open_page
-from curator.errors import CuratorError
-from curator.learning import (
+from curator.app.session import as_text, open_page
+from curator.curation.probes import (
     LearnOptions,
     apply_learned,
     current_report,
@@ -16,8 +15,9 @@ from curator.learning import (
     learn,
     learned_diff,
 )
+from curator.curation.suspects import tagger_uncertainty
+from curator.errors import CuratorError
 from curator.project import Project
-from curator.suspects import tagger_uncertainty
 
 
 def train_section(project: Project) -> None:

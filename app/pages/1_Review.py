@@ -8,12 +8,10 @@ from typing import Any
 
 import streamlit as st
 
+from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import review_filter
-from curator.app_support import as_text, open_page, page_curator
-from curator.audio import decode_window, spectrogram_image
-from curator.errors import AudioError, CuratorError
-from curator.project import Project
-from curator.review import (
+from curator.catalogue.audio import decode_window, spectrogram_image
+from curator.curation.review import (
     ORDERS,
     ReviewFilter,
     current_values,
@@ -25,7 +23,9 @@ from curator.review import (
     tag_changes,
     value_changes,
 )
-from curator.suspects import SuspectOptions, find_suspects
+from curator.curation.suspects import SuspectOptions, find_suspects
+from curator.errors import AudioError, CuratorError
+from curator.project import Project
 from curator.vocabulary import add_tag
 
 PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kHz

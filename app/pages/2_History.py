@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curator.app_support import as_text, open_page, page_curator
+from curator.app.session import as_text, open_page, page_curator
+from curator.curation.review import undo
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.review import undo
 
 
 def show_batches(project: Project) -> None:

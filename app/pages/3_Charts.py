@@ -7,8 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from curator.api import Embedder
-from curator.app_support import as_text, open_page
-from curator.charts import (
+from curator.app.session import as_text, open_page
+from curator.charts.catalogue import (
     TagMap,
     cooccurrence_figure,
     key_figure,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import review_filter
-from curator.app_support import as_text, open_page, page_curator
+from curator.curation.review import ReviewFilter, bulk_preview, bulk_relabel, undo
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.review import ReviewFilter, bulk_preview, bulk_relabel, undo
 
 
 def choose_change(project: Project) -> tuple[str, str, str, str | None]:

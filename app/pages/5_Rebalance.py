@@ -6,11 +6,12 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import as_text, open_page
+from curator.app.session import as_text, open_page
+from curator.catalogue.metadata import TAG_FACETS, VALUE_FACETS
+from curator.charts.rebalance import before_after_figure
 from curator.errors import CuratorError
-from curator.metadata import TAG_FACETS, VALUE_FACETS
 from curator.project import Project
-from curator.rebalance import (
+from curator.rebalance.plan import (
     METHODS,
     TARGET_KINDS,
     RebalanceRequest,
@@ -18,7 +19,6 @@ from curator.rebalance import (
     parse_tag_bound,
     rebalance,
 )
-from curator.rebalance_charts import before_after_figure
 from curator.storage.selections import delete_selection, selections
 
 METHOD_HELP = {

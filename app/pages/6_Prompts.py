@@ -7,11 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from curator.app.session import as_text, open_page
 from curator.app.widgets import play_segment
-from curator.app_support import as_text, open_page
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.prompts import (
+from curator.prompts.writing import (
     DEFAULT_WRITER,
     PromptSummary,
     edit_prompt,

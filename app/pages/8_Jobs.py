@@ -7,12 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app_support import as_text, open_page, page_curator
+from curator.access.paths import allowed_path
+from curator.app.jobs_view import fraction_done, job_rows, loss_figure
+from curator.app.session import as_text, open_page, page_curator
 from curator.errors import CuratorError
-from curator.jobs import Job, cancel_job, list_jobs, start_job
-from curator.jobs_config import TRAIN_PRESETS, train_config
-from curator.jobs_view import fraction_done, job_rows, loss_figure
-from curator.path_roots import allowed_path
+from curator.jobs.config import TRAIN_PRESETS, train_config
+from curator.jobs.manage import Job, cancel_job, list_jobs, start_job
 from curator.project import Project
 from curator.storage.exports import exports
 

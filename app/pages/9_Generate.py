@@ -8,8 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from curator.adherence import CACHE_FILE as ADHERENCE_FILE
-from curator.adherence import (
+from curator.access.paths import allowed_path
+from curator.app.jobs_view import comparison_groups, fraction_done, model_choices, start_comparison
+from curator.app.session import as_text, open_page, page_curator
+from curator.errors import CuratorError
+from curator.jobs.adherence import CACHE_FILE as ADHERENCE_FILE
+from curator.jobs.adherence import (
     NOTE_NAMES,
     JobAdherence,
     build_prompt,
@@ -20,12 +24,8 @@ from curator.adherence import (
     project_taggers,
     scorers,
 )
-from curator.app_support import as_text, open_page, page_curator
-from curator.errors import CuratorError
-from curator.jobs import Job
-from curator.jobs_config import TrainedModel, trained_models
-from curator.jobs_view import comparison_groups, fraction_done, model_choices, start_comparison
-from curator.path_roots import allowed_path
+from curator.jobs.config import TrainedModel, trained_models
+from curator.jobs.manage import Job
 from curator.project import Project
 from curator.registry import load_registry
 from curator.vocabulary import Vocabulary

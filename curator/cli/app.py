@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
+from curator.access.users import add_user, has_users, users_file
 from curator.cli.common import console, project_dir_option, resolve_project
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.users import add_user, has_users, users_file
 
 
 def register(cli: click.Group) -> None:

@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.export import (
+from curator.export.writer import (
     FORMATS,
     SECONDS,
     ExportSummary,

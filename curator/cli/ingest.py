@@ -10,8 +10,8 @@ from types import FrameType
 import click
 from rich.table import Table
 
+from curator.catalogue.ingest import IngestSummary, ingest
 from curator.cli.common import console, progress_bar, project_option
-from curator.ingest import IngestSummary, ingest
 from curator.project import Project
 
 

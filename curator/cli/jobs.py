@@ -18,12 +18,20 @@ from curator.cli.common import (
     project_option,
     resolve_project,
 )
+from curator.curation.review import current_curator
 from curator.errors import CuratorError
-from curator.jobs import Job, cancel_job, follow_log, get_job, kill_job, list_jobs, wait_for_job
-from curator.jobs import start_job as launch
-from curator.jobs_config import generate_config, parse_lora, resume_config, train_config
+from curator.jobs.config import generate_config, parse_lora, resume_config, train_config
+from curator.jobs.manage import (
+    Job,
+    cancel_job,
+    follow_log,
+    get_job,
+    kill_job,
+    list_jobs,
+    wait_for_job,
+)
+from curator.jobs.manage import start_job as launch
 from curator.project import Project
-from curator.review import current_curator
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -128,9 +136,7 @@ def generate(
     produced it are copied to --out; `curator jobs adherence ID` then scores them.
     """
     config = generate_config(project, loras=[parse_lora(v) for v in loras], **options)
-    job = launch(
-        project, "generate", config, copy_to=out, meta={"started_by": current_curator()}
-    )
+    job = launch(project, "generate", config, copy_to=out, meta={"started_by": current_curator()})
     _started(job, project, wait)
 
 
@@ -360,8 +366,8 @@ def adherence_command(
     every clip of each generate job. Give a base model's job and a fine-tune's, made from
     the same prompts, to see which tags the fine-tune learned.
     """
-    from curator.adherence import as_json as adherence_json
-    from curator.adherence import job_adherence, scorers
+    from curator.jobs.adherence import as_json as adherence_json
+    from curator.jobs.adherence import job_adherence, scorers
 
     found_jobs = [get_job(project, job_id) for job_id in job_ids]
     ready = scorers(project, list(taggers) if taggers else None, analyzer)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from curator.catalogue.metadata import import_metadata, segment_metadata
 from curator.cli.common import console, project_option
-from curator.metadata import import_metadata, segment_metadata
 from curator.project import Project
 
 

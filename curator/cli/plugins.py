@@ -11,11 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.plugin_info import plugin_report
-from curator.plugin_template import create_plugin
 from curator.project import Project
 from curator.registry import load_registry
-from curator.runs import RunSummary, retag_from_cache, run_plugin
+from curator.registry.report import plugin_report
+from curator.registry.template import create_plugin
+from curator.tagging.runs import RunSummary, retag_from_cache, run_plugin
 
 
 def register(cli: click.Group) -> None:

@@ -9,7 +9,7 @@ import click
 from curator.cli.common import console, print_json, project_option
 from curator.cli.plugins import _with_progress
 from curator.project import Project
-from curator.prompts import (
+from curator.prompts.writing import (
     DEFAULT_WRITER,
     PromptSummary,
     selection_segment_ids,

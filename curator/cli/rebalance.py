@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from curator.catalogue.metadata import TAG_FACETS
 from curator.cli.common import (
     console,
     print_json,
@@ -15,9 +16,8 @@ from curator.cli.common import (
     resolve_project,
 )
 from curator.errors import CuratorError
-from curator.metadata import TAG_FACETS
 from curator.project import Project
-from curator.rebalance import (
+from curator.rebalance.plan import (
     METHODS,
     TARGET_KINDS,
     RebalanceRequest,

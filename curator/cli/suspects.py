@@ -9,9 +9,14 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.learning import LearnOptions, apply_learned, learn, learned_diff, report_dict
+from curator.curation.probes import LearnOptions, apply_learned, learn, learned_diff, report_dict
+from curator.curation.suspects import (
+    SuspectOptions,
+    find_suspects,
+    open_suspects,
+    tagger_uncertainty,
+)
 from curator.project import Project
-from curator.suspects import SuspectOptions, find_suspects, open_suspects, tagger_uncertainty
 
 
 def register(cli: click.Group) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from curator.storage import Catalog, _dicts, _scalar
+from curator.storage import Catalog
+from curator.storage.sql import dicts, scalar
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def record_export(catalog: Catalog, record: ExportRecord) -> int:
     """Store a finished export; returns its id."""
     with catalog.transaction() as con:
         return int(
-            _scalar(
+            scalar(
                 con,
                 "INSERT INTO exports (path, selection, exporter, settings, content_hash, "
                 "n_segments, n_files, left_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -49,7 +50,7 @@ def record_export(catalog: Catalog, record: ExportRecord) -> int:
 def exports(catalog: Catalog) -> list[dict[str, Any]]:
     """Every export, newest first, with its settings and left-out segments decoded."""
     with catalog.connect() as con:
-        rows = _dicts(
+        rows = dicts(
             con.execute(
                 "SELECT id, path, selection, exporter, settings, content_hash, n_segments, "
                 "n_files, left_out, created_at FROM exports ORDER BY created_at DESC, id DESC"

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from curator.storage import Catalog, _dicts
+from curator.storage import Catalog
+from curator.storage.sql import dicts
 
 ACTIVE = ("queued", "running")
 _COLUMNS = "id, kind, status, folder, config, pid, error, created_at, started_at, finished_at"
@@ -57,7 +58,7 @@ def list_jobs(catalog: Catalog, kind: str | None = None) -> list[dict[str, Any]]
     """Every job (of one kind, if given), newest first, config decoded."""
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
     with catalog.connect() as con:
-        rows = _dicts(
+        rows = dicts(
             con.execute(
                 f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id DESC", params
             )

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from curator.storage import PROMPT_IN_USE_ORDER, Catalog, _register_segments
+from curator.storage import Catalog
+from curator.storage.sql import PROMPT_IN_USE_ORDER, register_segments
 
 HUMAN = "human"
 
@@ -17,7 +18,7 @@ HUMAN = "human"
 class PromptRow:
     """One prompt; `writer` is "name@version" for a plugin, "human" for a curator's edit.
 
-    input_key: what the prompt was written from (see curator.prompts.input_key); None for
+    input_key: what the prompt was written from (see curator.prompts.writing.input_key); None for
       a curator's edit.
     """
 
@@ -163,7 +164,7 @@ def prompts_in_use(
     where = "true"
     with catalog.connect() as con:
         if segment_ids is not None:
-            _register_segments(con, segment_ids)
+            register_segments(con, segment_ids)
             where = "segment_id IN (SELECT segment_id FROM _segments)"
         model_ok = "split_part(writer, '@', 1) = $writer" if writer else "true"
         rows = con.execute(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curator.storage import _USABLE, Catalog, _effective_labels_sql
+from curator.storage import Catalog
+from curator.storage.sql import USABLE, effective_labels_sql
 
 # Value facets become tags too, so that a rebalance can even out keys or tempos: the key or
 # scale name itself, and tempo in bands of 10 BPM ("90-99 bpm").
@@ -37,14 +38,14 @@ def rebalance_pool(catalog: Catalog, facets: Sequence[str]) -> RebalancePool:
     """Every usable segment and the present effective labels (human over model) of `facets`."""
     pool = (
         "SELECT s.id, s.track_id, s.duration, row_number() OVER (ORDER BY s.id) - 1 AS k "
-        f"FROM segments s JOIN tracks t ON t.id = s.track_id WHERE {_USABLE}"
+        f"FROM segments s JOIN tracks t ON t.id = s.track_id WHERE {USABLE}"
     )
     with catalog.connect() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _pool AS {pool}")
         segments = con.execute("SELECT id, track_id, duration FROM _pool ORDER BY k").fetchnumpy()
         labels = con.execute(
             f"SELECT p.k AS row, e.facet, {_TAG_OF} AS tag FROM ("
-            + _effective_labels_sql("list_contains($facets, facet)")
+            + effective_labels_sql("list_contains($facets, facet)")
             + ") e JOIN _pool p ON p.id = e.segment_id WHERE e.present AND "
             f"{_TAG_OF} IS NOT NULL ORDER BY p.k, e.facet, tag",
             {"facets": list(facets)},

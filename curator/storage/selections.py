@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from curator.errors import CuratorError
-from curator.storage import Catalog, _dicts, _register_columns
+from curator.storage import Catalog
+from curator.storage.sql import dicts, register_columns
 
 SPLITS = ("train", "validation")
 
@@ -58,7 +59,7 @@ def save_selection(
             [name, method, json.dumps(settings or {}), json.dumps(report or {})],
         )
         if items:
-            source = _register_columns(con, "_selection_items", columns)
+            source = register_columns(con, "_selection_items", columns)
             con.execute(
                 "INSERT INTO selection_items (selection, segment_id, repeats, weight, split) "
                 f"SELECT * FROM ({source})"
@@ -68,7 +69,7 @@ def save_selection(
 def selections(catalog: Catalog) -> list[dict[str, Any]]:
     """Every selection, newest first, with its segment and repeated-copy counts."""
     with catalog.connect() as con:
-        rows = _dicts(
+        rows = dicts(
             con.execute(
                 "SELECT s.name, s.method, s.settings, s.report, s.created_at, "
                 "count(i.segment_id) AS segments, coalesce(sum(i.repeats), 0) AS copies "

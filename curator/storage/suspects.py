@@ -8,16 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from curator.storage import (
-    _USABLE,
-    Catalog,
-    ReviewQuery,
-    _attach_details,
-    _count,
-    _dicts,
-    _page,
-    _review_sql,
-)
+from curator.storage import Catalog
+from curator.storage.review import ReviewQuery, attach_details, review_sql
+from curator.storage.sql import USABLE, count, dicts, page
 
 
 @dataclass(frozen=True)
@@ -53,10 +46,10 @@ class SuspectRow:
 def embedding_models(catalog: Catalog) -> list[dict[str, Any]]:
     """Each embedding model with cached embeddings and how many usable segments have one."""
     with catalog.connect() as con:
-        return _dicts(
+        return dicts(
             con.execute(
                 "SELECT e.model, count(*) AS segments FROM embeddings e JOIN segments s ON "
-                f"s.id = e.segment_id JOIN tracks t ON t.id = s.track_id WHERE {_USABLE} "
+                f"s.id = e.segment_id JOIN tracks t ON t.id = s.track_id WHERE {USABLE} "
                 "GROUP BY e.model ORDER BY segments DESC, e.model"
             )
         )
@@ -122,7 +115,7 @@ def save_suspects(
 # Stored items still open: the segment is usable and no person has labelled the cell since.
 _OPEN_SUSPECTS = (
     "SELECT q.* FROM suspects q JOIN segments s ON s.id = q.segment_id JOIN tracks t ON "
-    f"t.id = s.track_id WHERE {_USABLE} AND ($facet IS NULL OR q.facet = $facet) AND "
+    f"t.id = s.track_id WHERE {USABLE} AND ($facet IS NULL OR q.facet = $facet) AND "
     "($tag IS NULL OR q.tag = $tag) AND NOT EXISTS (SELECT 1 FROM labels h WHERE "
     "h.source_kind = 'human' AND h.segment_id = q.segment_id AND h.facet = q.facet "
     "AND h.tag = q.tag)"
@@ -134,7 +127,7 @@ def stored_suspects(
 ) -> list[dict[str, Any]]:
     """Open queue items, most suspicious first."""
     with catalog.connect() as con:
-        return _dicts(
+        return dicts(
             con.execute(
                 f"{_OPEN_SUSPECTS} ORDER BY q.score DESC, q.segment_id, q.facet, q.tag "
                 "LIMIT $limit",  # LIMIT NULL: every item
@@ -154,7 +147,7 @@ def review_suspects(
     """Segments `query` matches with open queue items (of `facet`/`tag` if given), worst
     first, one page of them; each row has the review details plus `suspects`, worst first.
     """
-    sql, params = _review_sql(query)
+    sql, params = review_sql(query)
     params |= {"facet": facet, "tag": tag}
     worst = (
         "SELECT segment_id, max(score) AS suspicion FROM (" + _OPEN_SUSPECTS + ") "
@@ -165,9 +158,9 @@ def review_suspects(
         f"ON w.segment_id = m.id ORDER BY w.suspicion DESC, m.id"
     )
     with catalog.connect() as con:
-        rows = _dicts(con.execute(*_page(ranked, params, offset, limit)))
-        total = rows[0]["queued"] if rows else _count(con, ranked, params)
-        _attach_details(con, rows)
+        rows = dicts(con.execute(*page(ranked, params, offset, limit)))
+        total = rows[0]["queued"] if rows else count(con, ranked, params)
+        attach_details(con, rows)
         _attach_suspects(con, rows, facet, tag)
     return total, rows
 
@@ -177,7 +170,7 @@ def _attach_suspects(
 ) -> None:
     if not rows:
         return
-    items = _dicts(
+    items = dicts(
         con.execute(
             f"SELECT * FROM ({_OPEN_SUSPECTS}) WHERE list_contains($ids, segment_id) "
             "ORDER BY score DESC",
@@ -192,7 +185,7 @@ def review_in_order(
     catalog: Catalog, query: ReviewQuery, ranking: dict[str, float], offset: int, limit: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """Segments `query` matches that `ranking` holds, highest rank value first, one page."""
-    sql, params = _review_sql(query)
+    sql, params = review_sql(query)
     with catalog.connect() as con:
         con.register(
             "_ranking",
@@ -205,9 +198,9 @@ def review_in_order(
             f"SELECT m.*, r.rank_value, count(*) OVER () AS ranked FROM ({sql}) m JOIN "
             "_ranking r ON r.segment_id::VARCHAR = m.id ORDER BY r.rank_value DESC, m.id"
         )
-        rows = _dicts(con.execute(*_page(ranked, params, offset, limit)))
-        total = rows[0]["ranked"] if rows else _count(con, ranked, params)
-        _attach_details(con, rows)
+        rows = dicts(con.execute(*page(ranked, params, offset, limit)))
+        total = rows[0]["ranked"] if rows else count(con, ranked, params)
+        attach_details(con, rows)
     return total, rows
 
 

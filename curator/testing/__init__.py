@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from curator.ingest import ingest
-from curator.plugin_manager import get_plugin_manager
+from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project
 from curator.registry import Registry, load_registry
+from curator.registry.manager import get_plugin_manager
 
 
 def registry_of(*plugins: Any) -> Registry:

@@ -12,7 +12,7 @@ import numpy as np
 import soxr
 
 from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio
-from curator.audio import to_channels
+from curator.catalogue.audio import to_channels
 
 from . import confidence
 from .settings import EssentiaSettings

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from curator.api import PluginContext, SegmentAudio, Tagger, TagResult
+from curator.curation.probes import LearnedModel, load_model
 from curator.errors import CuratorError
-from curator.learning import LearnedModel, load_model
 
 from .settings import LearnedSettings
 
@@ -90,7 +90,7 @@ class LearnedTagger(Tagger):
             return self.source
         from curator.project import open_project
         from curator.registry import load_registry
-        from curator.runs import plugin_context
+        from curator.tagging.runs import plugin_context
 
         name = self.model.source_plugin
         if not name:

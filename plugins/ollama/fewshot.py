@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from curator.prompts import tag_lists, tag_phrases
+from curator.prompts.writing import tag_lists, tag_phrases
 from curator.vocabulary import Vocabulary
 
 SYSTEM = (

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from curator.api import PluginContext, PromptWriter
 from curator.errors import CuratorError
-from curator.prompts import PromptRejected, prompt_problems
+from curator.prompts.writing import PromptRejected, prompt_problems
 from curator.vocabulary import Vocabulary
 
 from .fewshot import messages

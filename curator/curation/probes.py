@@ -1,8 +1,8 @@
 """Per-tag probes over cached audio embeddings: the data, cross-validation, calibration, storage.
 
-Two users: the suspicion queue (curator.suspects) trains probes on the labels themselves and
-reads their out-of-fold probabilities; the learned tagger (`curator learn`, the `learned`
-plugin) trains calibrated probes on human-verified labels and keeps them under
+Two users: the suspicion queue (curator.curation.suspects) trains probes on the labels
+themselves and reads their out-of-fold probabilities; the learned tagger (`curator learn`,
+the `learned` plugin) trains calibrated probes on human-verified labels and keeps them under
 PROJECT/models/learned/<version>/, where <version> is the hash of its training data.
 """
 
@@ -532,7 +532,7 @@ def learned_diff(project: Project, registry: Any = None) -> tuple[str, list[TagD
     stay, so a tag the learned tagger drops is only removed where no other model gives it.
     """
     from curator.registry import load_registry
-    from curator.runs import model_labels, plugin_context
+    from curator.tagging.runs import model_labels, plugin_context
 
     tagger = (registry or load_registry()).tagger("learned")
     tagger.setup(plugin_context(project, "learned"))
@@ -563,7 +563,7 @@ def learned_diff(project: Project, registry: Any = None) -> tuple[str, list[TagD
 
 def apply_learned(project: Project, registry: Any = None) -> Any:
     """Re-tag every cached embedding with the learned tagger (a run like any tagger's)."""
-    from curator.runs import retag_from_cache
+    from curator.tagging.runs import retag_from_cache
 
     return retag_from_cache(project, "learned", registry)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import CuratorError
-from curator.jobs import Job, get_job, list_jobs
+from curator.jobs.manage import Job, get_job, list_jobs
 from curator.project import Project
 
 DATASET_CONFIG = "dataset_config.json"  # what `curator export` writes for training

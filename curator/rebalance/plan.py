@@ -1,7 +1,7 @@
 """Rebalance: choose a named selection of segment copies whose tags are evenly represented.
 
-The methods live in curator.rebalance_methods, the metrics in curator.rebalance_metrics and
-the train/validation split in curator.rebalance_split; this module reads the catalogue,
+The methods live in curator.rebalance.methods, the metrics in curator.rebalance.metrics and
+the train/validation split in curator.rebalance.split; this module reads the catalogue,
 checks what the curator asked for, runs them and writes the selection with its report.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from curator.catalogue.metadata import TAG_FACETS, VALUE_FACETS
 from curator.errors import CuratorError
-from curator.metadata import TAG_FACETS, VALUE_FACETS
 from curator.project import Project
-from curator.rebalance_methods import (
+from curator.rebalance.methods import (
     METHODS,
     TARGET_KINDS,
     Budget,
@@ -32,8 +32,8 @@ from curator.rebalance_methods import (
     repeat_factor_repeats,
     tag_targets,
 )
-from curator.rebalance_metrics import facet_metrics
-from curator.rebalance_split import split_by_track
+from curator.rebalance.metrics import facet_metrics
+from curator.rebalance.split import split_by_track
 from curator.storage.rebalance import RebalancePool, rebalance_pool
 from curator.storage.selections import (
     SelectionItem,

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from curator.api import Embedder
 from curator.project import Project
 from curator.registry import Registry, load_registry
-from curator.runs import plugin_context
+from curator.tagging.runs import plugin_context
 from curator.vocabulary import Tag
 
 NO_DATA = "No data yet: tag or analyze segments (or label them in Review) to fill this chart."

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from curator import shards
 from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, Tagger, TagResult
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
 from curator.errors import AudioError, CatalogBusy, CuratorError
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.storage import RunRecord
+from curator.tagging import shards
 
 Progress = Callable[[int, int], None]
 Plugin = Tagger | Analyzer

@@ -8,7 +8,7 @@ from typing import Any
 
 from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger
 from curator.errors import CuratorError
-from curator.plugin_manager import CuratorPluginManager, get_plugin_manager
+from curator.registry.manager import CuratorPluginManager, get_plugin_manager
 
 KINDS: dict[str, tuple[str, type]] = {
     "taggers": ("register_taggers", Tagger),

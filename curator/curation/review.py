@@ -9,8 +9,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from curator.curation.probes import informative_ranking
 from curator.errors import CuratorError, InvalidInput
-from curator.learning import informative_ranking
 from curator.project import Project
 from curator.storage import HumanLabel, ReviewQuery
 from curator.storage.suspects import review_in_order, review_suspects

@@ -11,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
+from curator.access.users import read_users, users_file
+from curator.curation.review import current_curator
 from curator.project import Project, find_project, open_project
-from curator.review import current_curator
-from curator.users import read_users, users_file
 
 SIGNED_IN = "curator-signed-in"  # session key: the user name this session signed in as
 

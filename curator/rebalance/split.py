@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curator.rebalance_methods import TagMatrix
+from curator.rebalance.methods import TagMatrix
 
 
 def split_by_track(

@@ -20,12 +20,12 @@ import numpy as np
 import soundfile as sf
 
 from curator.api import Analyzer, SegmentAudio, Tagger
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
 from curator.errors import CuratorError
-from curator.jobs import Job
+from curator.jobs.manage import Job
 from curator.project import Project
 from curator.registry import Registry, load_registry
-from curator.runs import plugin_context
+from curator.tagging.runs import plugin_context
 from curator.vocabulary import Vocabulary
 
 TEMPO_TOLERANCE = 0.04

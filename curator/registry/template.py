@@ -36,7 +36,7 @@ def create_plugin(folder: Path, name: str) -> list[Path]:
     if folder.exists():
         raise CuratorError(f"{folder}: already exists; choose a new folder")
     values = template_values(name)
-    templates = resources.files("curator") / "templates" / "plugin"
+    templates = resources.files("curator.registry") / "templates" / "plugin"
     written = []
     for source, target in FILES.items():
         path = folder / target.format(**values)

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curator.audio import AudioInfo, decode_window, first_non_finite, level_db, probe
+from curator.catalogue.audio import AudioInfo, decode_window, first_non_finite, level_db, probe
+from curator.catalogue.segments import choose_windows, track_rng
 from curator.errors import AudioError
 from curator.project import Project
-from curator.segments import choose_windows, track_rng
 from curator.settings import IngestSettings
 from curator.storage import Catalog, FileRecord, KnownFile, KnownTrack, SegmentRecord, TrackRecord
 

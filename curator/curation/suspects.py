@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curator.learning import (
+from curator.curation.probes import (
     Dataset,
     Progress,
     choose_embedding,

@@ -1,7 +1,7 @@
 """The detached process that queues one job for a GPU slot, runs it, and records how it ended.
 
-`python -m curator.jobs_launcher JOB_DIR` reads JOB_DIR/launch.json, written by
-curator.jobs.start_job:
+`python -m curator.jobs.launcher JOB_DIR` reads JOB_DIR/launch.json, written by
+curator.jobs.manage.start_job:
 
     {"argv": [...], "env": {...}, "gpu_slots": 1, "lock_dir": "...",
      "grace_seconds": 30.0, "copy_to": null}
@@ -226,7 +226,7 @@ def _say(message: str) -> None:
 
 def main() -> int:
     if len(sys.argv) != 2:
-        print("usage: python -m curator.jobs_launcher JOB_DIR", file=sys.stderr)
+        print("usage: python -m curator.jobs.launcher JOB_DIR", file=sys.stderr)
         return 2
     return Launcher(Path(sys.argv[1])).run()
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curator.api import PromptWriter
+from curator.catalogue.metadata import segment_metadata
 from curator.errors import CuratorError
-from curator.metadata import segment_metadata
 from curator.project import Project
 from curator.registry import Registry, load_registry
-from curator.runs import host_id, plugin_context, recording_outcome, start_or_resume_run
 from curator.storage import RunRecord
 from curator.storage.prompts import (
     HUMAN,
@@ -29,6 +28,7 @@ from curator.storage.prompts import (
     stored_input_keys,
 )
 from curator.storage.selections import selection_items
+from curator.tagging.runs import host_id, plugin_context, recording_outcome, start_or_resume_run
 from curator.vocabulary import Vocabulary
 
 DEFAULT_WRITER = "template"

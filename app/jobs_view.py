@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from curator.jobs import Job, list_jobs, start_job
-from curator.jobs_config import TrainedModel, generate_config
+from curator.jobs.config import TrainedModel, generate_config
+from curator.jobs.manage import Job, list_jobs, start_job
 from curator.project import Project
 
 VALIDATION_FILE = "validation.jsonl"

@@ -6,7 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from curator.charts import Chart, no_data_figure
+from curator.charts.catalogue import Chart, no_data_figure
 
 
 def before_after_figure(report: dict[str, Any], facet: str, shares: bool = False) -> Chart:

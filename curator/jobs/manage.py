@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import CuratorError
-from curator.jobs_launcher import (
+from curator.jobs.launcher import (
     CANCEL_FILE,
     LAUNCH_FILE,
     LOG_FILE,
@@ -220,7 +220,7 @@ def _job_env() -> dict[str, str]:
 def _spawn_launcher(folder: Path) -> int:
     with (folder / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "curator.jobs_launcher", str(folder)],
+            [sys.executable, "-m", "curator.jobs.launcher", str(folder)],
             cwd=folder,
             stdin=subprocess.DEVNULL,
             stdout=log,

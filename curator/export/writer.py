@@ -22,9 +22,9 @@ from typing import Any
 import soundfile as sf
 
 from curator.api import Exporter, PluginContext
-from curator.audio import decode_window
+from curator.catalogue.audio import decode_window
+from curator.catalogue.metadata import TAG_FACETS, segment_metadata
 from curator.errors import AudioError, CuratorError, SettingsError
-from curator.metadata import TAG_FACETS, segment_metadata
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.settings import ExportSettings
@@ -294,7 +294,7 @@ def _write_missing_prompts(
 ) -> dict[str, str]:
     """Write prompts for `missing`; returns why a segment got none (segment id -> reason)."""
     try:  # imported here: the prompt writers load only when a prompt is missing
-        from curator.prompts import write_prompts
+        from curator.prompts.writing import write_prompts
     except ImportError as exc:
         raise CuratorError(
             f"{len(missing)} segment(s) have no prompt and no prompt writer could be loaded "
@@ -445,8 +445,8 @@ def _check_not_managed(project: Project, out: Path) -> None:
 
 def _managed_folders(project: Project) -> dict[Path, str]:
     """The project's folders that Curator writes, reads back and cleans up by itself."""
-    from curator.jobs import jobs_dir  # imported here: export is not otherwise about jobs
-    from curator.learning import models_folder
+    from curator.curation.probes import models_folder
+    from curator.jobs.manage import jobs_dir  # imported here: export is not otherwise about jobs
 
     return {
         project.runs_dir: "the runs' shards",

@@ -1,0 +1,1 @@
+"""The catalogue's audio side: ingest, decoding, segment choice, metadata import and export."""

@@ -1,0 +1,1 @@
+"""Every plotly figure the app draws: catalogue, tag map, rebalance, jobs."""

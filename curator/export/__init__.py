@@ -1,0 +1,1 @@
+"""Exporting a selection as a training-set folder that stable-audio-tools reads."""

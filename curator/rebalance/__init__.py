@@ -1,0 +1,1 @@
+"""Rebalancing: a selection of segment copies whose tags are evenly represented."""

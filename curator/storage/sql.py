@@ -1,0 +1,143 @@
+"""SQL fragments and helpers the storage modules share; values always go in as parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+_ROWS_PER_STATEMENT = 256
+
+
+# A segment goes into training when its track is present and it is neither silent nor
+# excluded by a curator (s = segments, t = tracks).
+USABLE = "t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
+
+
+USABLE_IDS = f"SELECT s.id FROM segments s JOIN tracks t ON t.id = s.track_id WHERE {USABLE}"
+
+
+def effective_labels_sql(where: str = "true") -> str:
+    """Human over model: one row per (segment, facet, tag) with a label matching `where`.
+
+    The filter goes into both branches so that a query about one facet reads only it.
+    """
+    return f"""
+WITH human AS (
+    SELECT segment_id, facet, tag, present, value, 'human' AS source_kind
+    FROM labels WHERE source_kind = 'human' AND {where}),
+model AS (
+    SELECT segment_id, facet, tag, bool_or(present) AS present,
+           arg_max(value, coalesce(score, 0)) AS value, 'model' AS source_kind
+    FROM labels WHERE source_kind = 'model' AND {where} GROUP BY segment_id, facet, tag)
+SELECT * FROM (
+    SELECT * FROM human
+    UNION ALL
+    SELECT m.* FROM model m ANTI JOIN human h USING (segment_id, facet, tag))
+"""
+
+
+EFFECTIVE_LABELS = effective_labels_sql()
+
+
+# Which of a segment's stored prompts training uses: a curator's edit, else the newest.
+PROMPT_IN_USE_ORDER = "(source_kind = 'human', created_at)"
+
+
+# Per (segment, facet, tag): the person's label, the models' (any says present), best score.
+LABEL_PIVOT = (
+    "SELECT segment_id, tag, bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
+    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model FROM labels "
+    "WHERE ($facet IS NULL OR facet = $facet) AND ($tag IS NULL OR tag = $tag) "
+    "GROUP BY segment_id, facet, tag"
+)
+
+
+def ids_and_matrix(
+    con: Any, rows: str, column: str, params: Sequence[Any]
+) -> tuple[list[str], np.ndarray]:
+    # Unnesting the lists into one float column is ten times faster than fetching 40,000
+    # Python lists and stacking them.
+    found = con.execute(f"SELECT segment_id FROM ({rows})", params).fetchnumpy()
+    ids = [str(i) for i in found["segment_id"]]
+    flat = con.execute(f"SELECT unnest({column}) AS v FROM ({rows})", params).fetchnumpy()["v"]
+    if not ids:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    # NULL elements (a tag the tagger could not score) arrive masked; NaN keeps "no score"
+    # apart from "scored 0", which would read as confidently absent.
+    values = np.ma.filled(np.ma.asarray(flat, dtype=np.float32), np.nan)
+    return ids, values.reshape(len(ids), -1)
+
+
+def page(
+    sql: str, params: Mapping[str, Any], offset: int, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """`sql` cut to one page, the bounds passed as parameters like every other value."""
+    return f"{sql} LIMIT $limit OFFSET $offset", {**params, "limit": limit, "offset": offset}
+
+
+def count(con: Any, sql: str, params: Mapping[str, Any]) -> int:
+    return int(scalar(con, f"SELECT count(*) FROM ({sql})", params))
+
+
+def dicts(cursor: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def register_segments(con: Any, segment_ids: Sequence[str]) -> None:
+    con.register("_segment_ids", {"segment_id": np.asarray(segment_ids, dtype=str)})
+    con.execute("CREATE OR REPLACE TEMP TABLE _segments AS SELECT * FROM _segment_ids")
+
+
+def register_columns(con: Any, name: str, columns: Mapping[str, Any]) -> str:
+    """Make numpy columns queryable as `name`; returns the SELECT that reads them.
+
+    A 2-D array becomes a FLOAT[] column, one list per row (DuckDB scans 1-D arrays only).
+    Column names go into the SELECT, so they must be the code's own (a table's columns),
+    never a value read from a user or a file.
+    """
+    flat, selects = {}, []
+    for column, values in columns.items():
+        array = np.asarray(values)
+        if array.ndim == 2:
+            parts = [f"{column}__{i}" for i in range(array.shape[1])]
+            flat.update({p: np.ascontiguousarray(array[:, i]) for i, p in enumerate(parts)})
+            selects.append(f"[{', '.join(parts)}]::FLOAT[] AS {column}")
+        else:
+            flat[column] = array
+            selects.append(column)
+    con.register(name, flat)
+    return f"SELECT {', '.join(selects)} FROM {name}"
+
+
+def scalar(con: Any, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+    """The first column of the first row of a query that always returns one row."""
+    row = con.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def insert(con: Any, table: str, rows: list[dict[str, Any]], conflict: str = "") -> None:
+    """Insert rows with multi-row VALUES statements, a few hundred rows per statement.
+
+    Row-by-row inserts are two orders of magnitude slower, and going through Arrow costs
+    every short-lived command seconds of pandas import on its first use. The table, the
+    column names (the keys of `rows`) and `conflict` are the code's own; values are parameters.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    one_row = "(" + ", ".join("?" * len(columns)) + ")"
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        values = ", ".join([one_row] * len(chunk))
+        params = [row[column] for row in chunk for column in columns]
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}", params
+        )
+
+
+def insert_temp(con: Any, name: str, rows: list[dict[str, Any]]) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (path VARCHAR)")
+    insert(con, name, rows)

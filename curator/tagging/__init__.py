@@ -1,0 +1,1 @@
+"""The engine that runs taggers and analyzers over the catalogue: decode, shard, merge, resume."""
