@@ -15,6 +15,7 @@ from curator.api import PluginContext, PromptWriter
 from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import record_labels, segment_metadata
 from curator.errors import CuratorError
+from curator.music import pitch_class
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project
@@ -22,7 +23,6 @@ from curator.prompts.writing import (
     PromptRejected,
     edit_prompt,
     key_problems,
-    pitch_class,
     prompt_problems,
     prompt_table,
     revert_prompt,

@@ -12,15 +12,10 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.export.writer import (
-    FORMATS,
-    SECONDS,
-    ExportSummary,
-    check_destination,
-    export,
-    export_settings,
-    staging_path,
-)
+from curator.export.audio import FORMATS
+from curator.export.build import export, export_settings
+from curator.export.records import SECONDS, ExportSummary
+from curator.export.staging import check_destination, staging_path
 from curator.project import Project
 from curator.storage.exports import exports
 

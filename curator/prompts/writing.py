@@ -13,6 +13,14 @@ from typing import Any
 from curator.api import PromptWriter
 from curator.catalogue.metadata import segment_metadata
 from curator.errors import CuratorError
+from curator.music import (
+    key_mentions,
+    key_name,
+    mentions_tempo,
+    scale_mentions,
+    scale_name,
+    tempo_mentions,
+)
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.storage import RunRecord
@@ -181,56 +189,28 @@ def _mentions(normalized_text: str, phrase: str) -> bool:
     return re.search(rf"(?<![a-z0-9&]){body}(?:s|es)?(?![a-z0-9&])", normalized_text) is not None
 
 
-_BPM = re.compile(
-    r"(\d{2,3}(?:\.\d+)?)\s*-?\s*(?:bpm|beats per minute|beats a minute)"
-    r"|(?:bpm|tempo)\s*(?:of|:|=|is|at)?\s*(\d{2,3}(?:\.\d+)?)",
-    re.IGNORECASE,
-)
-_TEMPO_WORDS = re.compile(r"\bbpm\b|beats (?:per|a) minute", re.IGNORECASE)
-
-
 def tempo_problems(text: str, tempo: Any) -> list[str]:
     """A BPM the text names that the metadata lacks or that differs by more than 1."""
-    named = [float(a or b) for a, b in _BPM.findall(text)]
     if tempo is None:
-        return ["names a tempo the metadata does not have"] if _TEMPO_WORDS.search(text) else []
-    wrong = [n for n in named if abs(n - float(tempo)) > 1.0]
+        return ["names a tempo the metadata does not have"] if mentions_tempo(text) else []
+    wrong = [n for n in tempo_mentions(text) if abs(n - float(tempo)) > 1.0]
     return [f"names {n:g} BPM, the metadata says {float(tempo):g}" for n in wrong]
-
-
-_PITCHES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_ACCIDENTALS = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1, "": 0}
-_ACCIDENTAL = r"(#|♯|b|♭|[ -]?sharp|[ -]?flat)?"
-_KEY_WITH_SCALE = re.compile(rf"\b([A-G]){_ACCIDENTAL}[\s-]*((?i:major|minor))\b")
-_KEY_OF = re.compile(rf"(?i:\bkey of\s+|\bin the key\s+)([A-Ga-g]){_ACCIDENTAL}(?![a-z])")
-_SCALE_ALONE = re.compile(r"\b(major|minor)[\s-](?:key|scale|mode|tonality)\b", re.IGNORECASE)
-
-
-def pitch_class(key: str) -> int | None:
-    """0-11 for a key name such as "F#", "Gb", "C"; None for anything else."""
-    match = re.fullmatch(r"\s*([A-Ga-g])" + _ACCIDENTAL + r"\s*", key)
-    if not match:
-        return None
-    accidental = (match[2] or "").strip(" -")
-    return (_PITCHES[match[1].upper()] + _ACCIDENTALS[accidental]) % 12
 
 
 def key_problems(text: str, key: Any, scale: Any) -> list[str]:
     """A key or scale the text names that the metadata lacks or that differs from it."""
-    named = [(m[1] + (m[2] or ""), m[3].lower()) for m in _KEY_WITH_SCALE.finditer(text)]
-    named += [(m[1].upper() + (m[2] or ""), None) for m in _KEY_OF.finditer(text)]
-    scales = [m[1].lower() for m in _SCALE_ALONE.finditer(text)]
-    scales += [s for _, s in named if s]
+    named = key_mentions(text)
+    scales = scale_mentions(text) + [m.scale for m in named if m.scale]
     problems = []
-    for name, _ in named:
+    for mention in named:
         if key is None:
-            problems.append(f"names the key {name}, the metadata has none")
-        elif pitch_class(name) != pitch_class(str(key)):
-            problems.append(f"names the key {name}, the metadata says {key}")
+            problems.append(f"names the key {mention.spelt}, the metadata has none")
+        elif mention.key != key_name(str(key)):
+            problems.append(f"names the key {mention.spelt}, the metadata says {key}")
     for named_scale in scales:
         if scale is None:
             problems.append(f"names a {named_scale} scale, the metadata has none")
-        elif named_scale != str(scale).lower():
+        elif named_scale != scale_name(str(scale)):
             problems.append(f"names a {named_scale} scale, the metadata says {scale}")
     return problems
 
