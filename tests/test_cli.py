@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import click
@@ -172,3 +174,26 @@ def test_tag_with_an_installed_plugin(run_cli, ingested_project) -> None:
         "no tagger named 'nope'"
         in run_cli("tag", "--plugin", "nope", "--project", root, expect=1).output
     )
+
+
+def test_interruptible_turns_kill_into_ctrl_c_and_exit_130(capsys) -> None:
+    from curator.cli.common import interruptible
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as ended, interruptible("what was done is kept."):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pause()  # the handler raises before this returns
+    assert ended.value.code == 130
+    assert "Interrupted: what was done is kept." in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_interruptible_ends_a_run_its_work_reports_interrupted(capsys) -> None:
+    from curator.cli.common import interruptible
+
+    with pytest.raises(SystemExit) as ended:
+        with interruptible("finished segments are saved.") as interrupted:
+            pass  # a run that caught Ctrl-C itself returns a summary saying so
+        interrupted()
+    assert ended.value.code == 130
+    assert "Interrupted: finished segments are saved." in capsys.readouterr().err

@@ -47,9 +47,10 @@ def _register() -> None:
         prompts,
         rebalance,
         suspects,
+        tag,
     )
 
-    for module in (project, ingest, plugins, demo, app, metadata):
+    for module in (project, ingest, plugins, tag, demo, app, metadata):
         module.register(cli)
     for module in (rebalance, prompts, export, jobs, suspects):
         module.register(cli)

@@ -1,13 +1,16 @@
-"""What every command shares: the --project option, the console, progress bars."""
+"""What every command shares: the --project option, the console, progress bars, interrupts."""
 
 from __future__ import annotations
 
 import functools
 import json
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -83,9 +86,38 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
         yield update
 
 
+def with_progress[T](title: str, work: Callable[[Callable[[int, int], None]], T]) -> T:
+    """`work(update)` under a progress bar titled `title`; `update(done, total)` moves it."""
+    with progress_bar(title) as update:
+        return work(lambda done, total: update(done, total, ""))
+
+
+@contextmanager
+def interruptible(kept: str) -> Iterator[Callable[[], NoReturn]]:
+    """Within the block `kill` (SIGTERM) acts as Ctrl-C; either ends the command with
+    "Interrupted: `kept`" and exit status 130 (as shells report Ctrl-C).
+
+    Work that catches the interrupt itself, to keep what it finished, reports it in its
+    summary: call the yielded function then, to end the same way.
+    """
+
+    def interrupted() -> NoReturn:
+        console.print(f"[yellow]Interrupted[/]: {kept}")
+        sys.exit(130)
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield interrupted
+    except KeyboardInterrupt:
+        interrupted()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # The work then stops as on Ctrl-C: what it has in hand is finished, nothing half-written.
+    raise KeyboardInterrupt
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def project_line(project: Project) -> str:
-    return f"project {project.root}"

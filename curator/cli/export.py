@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 from rich.table import Table
 
-from curator.cli.common import console, print_json, progress_bar, project_option
+from curator.cli.common import (
+    console,
+    interruptible,
+    print_json,
+    progress_bar,
+    project_option,
+)
 from curator.export.audio import FORMATS
 from curator.export.build import export, export_settings
 from curator.export.records import SECONDS, ExportSummary
@@ -80,26 +83,16 @@ def export_command(
     )
     out = out.expanduser().resolve()
     check_destination(project, out)  # before the progress bar: a refusal is the only line
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        with progress_bar("Exporting") as update:
-            summary = export(project, out, selection, settings, progress=update)
-    except KeyboardInterrupt:
-        console.print(
-            f"[yellow]Interrupted[/]: the audio written so far is kept in "
-            f"{staging_path(out)}; run the same command again to "
-            "finish. Any earlier export in the folder is untouched."
-        )
-        sys.exit(130)
+    kept = (
+        f"the audio written so far is kept in {staging_path(out)}; run the same command "
+        "again to finish. Any earlier export in the folder is untouched."
+    )
+    with interruptible(kept), progress_bar("Exporting") as update:
+        summary = export(project, out, selection, settings, progress=update)
     if as_json:
         print_json(summary.as_dict())
     else:
         _print_summary(summary)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # `kill` then behaves like Ctrl-C: files in hand are finished, nothing half-written stays.
-    raise KeyboardInterrupt
 
 
 def _print_summary(summary: ExportSummary) -> None:

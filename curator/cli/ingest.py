@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
-from types import FrameType
 
 import click
 from rich.table import Table
 
 from curator.catalogue.ingest import IngestSummary, ingest
-from curator.cli.common import console, progress_bar, project_option
+from curator.cli.common import console, interruptible, progress_bar, project_option
 from curator.project import Project
 
 
@@ -31,23 +28,14 @@ def ingest_command(project: Project, sources: tuple[Path, ...]) -> None:
     on; the command fails only when nothing at all could be read. Interrupt it at any
     time: what it finished is kept, and running it again completes the job.
     """
-    signal.signal(signal.SIGTERM, _interrupt)
-    with progress_bar("Ingesting") as update:
+    kept = "finished files are saved; run the same command again to do the rest."
+    with interruptible(kept) as interrupted, progress_bar("Ingesting") as update:
         summary = ingest(project, list(sources), progress=update)
     _print_summary(summary)
     if summary.interrupted:
-        console.print(
-            "[yellow]Interrupted[/]: finished files are saved; run the same command "
-            "again to do the rest."
-        )
-        sys.exit(130)
+        interrupted()
     if summary.nothing_readable:
         raise click.ClickException("no audio could be read from " + ", ".join(map(str, sources)))
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # `kill` then behaves like Ctrl-C: the batch in hand is written before exiting.
-    raise KeyboardInterrupt
 
 
 def _print_summary(summary: IngestSummary) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from curator.cli.common import (
     console,
+    interruptible,
     print_json,
     project_dir_option,
     project_option,
@@ -145,11 +146,8 @@ def _started(job: Job, project: Project, wait: bool) -> None:
     if not wait:
         console.print(f"{job.kind} job started: `curator jobs show {job.id}` to follow it")
         return
-    try:
+    with interruptible(f"stopped watching; job {job.id} goes on (`curator jobs cancel {job.id}`)"):
         job = _watch(project, job)
-    except KeyboardInterrupt:
-        console.print(f"stopped watching; job {job.id} goes on (`curator jobs cancel {job.id}`)")
-        sys.exit(130)
     _report_end(job)
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from curator.cli.common import console, print_json, project_option
-from curator.cli.plugins import _with_progress
+from curator.cli.common import console, interruptible, print_json, project_option, with_progress
 from curator.project import Project
 from curator.prompts.writing import (
     DEFAULT_WRITER,
@@ -64,18 +61,20 @@ def prompts(
         _show(project, show_id, as_json)
         return
     segment_ids = selection_segment_ids(project, selection) if selection else None
-    summary = _with_progress(
-        f"Writing prompts with {writer}",
-        lambda update: write_prompts(
-            project, segment_ids, writer, seed, force, update, limit=limit
-        ),
-    )
+    kept = "the prompts written so far are saved; run the same command again to do the rest."
+    with interruptible(kept) as interrupted:
+        summary = with_progress(
+            f"Writing prompts with {writer}",
+            lambda update: write_prompts(
+                project, segment_ids, writer, seed, force, update, limit=limit
+            ),
+        )
     if as_json:
         print_json(summary.__dict__)
     else:
         _report(summary)
     if summary.interrupted:
-        sys.exit(130)
+        interrupted()
 
 
 def _report(summary: PromptSummary) -> None:
@@ -92,11 +91,6 @@ def _report(summary: PromptSummary) -> None:
         console.print(f"  ... and {len(summary.failures) - 20} more")
     for segment_id, text in summary.examples:
         console.print(f"  {segment_id}: {text}", markup=False, highlight=False, soft_wrap=True)
-    if summary.interrupted:
-        console.print(
-            "[yellow]Interrupted[/]: the prompts written so far are saved; run the same "
-            "command again to do the rest."
-        )
 
 
 def _show(project: Project, segment_id: str, as_json: bool) -> None:
