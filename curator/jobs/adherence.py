@@ -22,6 +22,7 @@ import soundfile as sf
 from curator.api import Analyzer, SegmentAudio, Tagger
 from curator.catalogue.audio import decode_window
 from curator.errors import CuratorError
+from curator.files import read_json_object, write_json_atomically
 from curator.jobs.manage import Job
 from curator.project import Project
 from curator.registry import Registry, load_registry
@@ -362,14 +363,13 @@ def job_adherence(
 
 
 def save(adherence: JobAdherence, path: Path) -> None:
-    path.write_text(json.dumps(asdict(adherence), indent=2), encoding="utf-8")
+    write_json_atomically(path, asdict(adherence))
 
 
 def load(path: Path) -> JobAdherence | None:
     """A job's adherence as last computed, or None."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    raw = read_json_object(path)
+    if raw is None:
         return None
     clips = [
         ClipAdherence(

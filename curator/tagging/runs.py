@@ -420,7 +420,7 @@ def merge_leftover_shards(project: Project) -> list[str]:
 # -- the runs ----------------------------------------------------------------------------------
 
 
-class _Job:
+class _RunWork:
     """What differs between taggers and analyzers: how a batch's output becomes rows."""
 
     kind = ""
@@ -433,7 +433,7 @@ class _Job:
         raise NotImplementedError
 
 
-class _TagJob(_Job):
+class _Tagging(_RunWork):
     kind = "tag"
 
     def __init__(self, project: Project, plugin: Tagger) -> None:
@@ -507,7 +507,7 @@ def _add_embeddings(
         )
 
 
-class _AnalyzeJob(_Job):
+class _Analysis(_RunWork):
     kind = "analyze"
     # Measurements that become labels when confident enough; the others are only stored.
     LABELLED = ("tempo", "key", "scale")
@@ -561,10 +561,10 @@ def run_plugin(
 ) -> RunSummary:
     """Run tagger or analyzer `name` (kind "tag" or "analyze") on every usable segment
     that no run of it with these settings (and vocabulary) has done yet."""
-    getter, job_class = _JOBS[kind]
+    getter, work_class = _RUN_WORK[kind]
     plugin = getattr(registry or load_registry(), getter)(name)
     plugin.setup(plugin_context(project, name))
-    return _run(project, job_class(project, plugin), batch_size, limit, progress)
+    return _run(project, work_class(project, plugin), batch_size, limit, progress)
 
 
 def run_tagger(project: Project, name: str, **options: Any) -> RunSummary:
@@ -577,33 +577,33 @@ def run_analyzer(project: Project, name: str, **options: Any) -> RunSummary:
     return run_plugin(project, "analyze", name, **options)
 
 
-_JOBS: dict[str, tuple[str, type[_Job]]] = {
-    "tag": ("tagger", _TagJob),
-    "analyze": ("analyzer", _AnalyzeJob),
+_RUN_WORK: dict[str, tuple[str, type[_RunWork]]] = {
+    "tag": ("tagger", _Tagging),
+    "analyze": ("analyzer", _Analysis),
 }
 
 
 def _run(
     project: Project,
-    job: _Job,
+    work: _RunWork,
     batch_size: int | None,
     limit: int | None,
     progress: Progress | None,
 ) -> RunSummary:
     notes = merge_leftover_shards(project)
-    record = run_record(project, job.kind, job.plugin)
-    record = RunRecord(**{**record.__dict__, "tags": job.tags})
+    record = run_record(project, work.kind, work.plugin)
+    record = RunRecord(**{**record.__dict__, "tags": work.tags})
     pending = project.catalog.pending_segments(record.settings_hash, limit)
-    summary = RunSummary(None, job.plugin.name, pending=len(pending), notes=notes)
+    summary = RunSummary(None, work.plugin.name, pending=len(pending), notes=notes)
     if not pending:
         _close_completed_run(project, record)
         return summary
     run_id = start_or_resume_run(project, record)
     summary.run_id = run_id
     tagging = project.settings.tagging
-    writer = ShardWriter(project, run_id, job.plugin, tagging.shard_size, tagging.shard_seconds)
+    writer = ShardWriter(project, run_id, work.plugin, tagging.shard_size, tagging.shard_seconds)
     size = batch_size or tagging.batch_size
-    _process_all(job, pending, size, writer, summary, progress)
+    _process_all(work, pending, size, writer, summary, progress)
     return summary
 
 
@@ -640,7 +640,7 @@ def resumable_run(project: Project, record: RunRecord) -> int | None:
 
 
 def _process_all(
-    job: _Job,
+    work: _RunWork,
     pending: list[dict[str, Any]],
     size: int,
     writer: ShardWriter,
@@ -652,11 +652,11 @@ def _process_all(
     def finish(status: str, error: str | None) -> None:
         stop.set()
         writer.flush(final=True)
-        job.project.catalog.set_run_status(writer.run_id, status, error)
+        work.project.catalog.set_run_status(writer.run_id, status, error)
 
     with recording_outcome(summary, finish):
-        for batch in decode_batches(pending, job.plugin, size, stop):
-            _process_batch(job, batch, writer, summary)
+        for batch in decode_batches(pending, work.plugin, size, stop):
+            _process_batch(work, batch, writer, summary)
             if writer.due():
                 writer.flush()
             if progress:
@@ -686,14 +686,14 @@ def recording_outcome(summary: Any, finish: Callable[[str, str | None], None]) -
             _ACTIVE_RUNS.discard(summary.run_id)
 
 
-def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
+def _process_batch(work: _RunWork, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
     for segment_id, reason in batch.failures:
         _fail(segment_id, reason, writer, summary)
     if not batch.audio:
         return
     try:
         with writer.staged():
-            job.process(batch.audio, writer)
+            work.process(batch.audio, writer)
         summary.done += len(batch.audio)
     except Exception as exc:
         if len(batch.audio) == 1:
@@ -701,7 +701,7 @@ def _process_batch(job: _Job, batch: Batch, writer: ShardWriter, summary: RunSum
             return
         # Find the segment(s) at fault instead of failing the whole batch.
         for one in batch.audio:
-            _process_batch(job, Batch([one], []), writer, summary)
+            _process_batch(work, Batch([one], []), writer, summary)
 
 
 def _fail(segment_id: str, reason: str, writer: ShardWriter, summary: RunSummary) -> None:
