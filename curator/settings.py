@@ -284,6 +284,8 @@ def typed_value(label: str, default: Any, value: Any) -> Any:
     return value
 
 
+# What `curator init` writes: every key with its default and a comment a curator can read.
+# tests/test_settings.py checks it against the dataclasses above, key by key, value by value.
 DEFAULT_TOML = """\
 # Curator project settings. Every key is optional: the values below are the defaults.
 # Edit a value to change it; delete a line to go back to the default.
