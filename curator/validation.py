@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
+from curator import music
 from curator.errors import InvalidInput, SettingsError
 from curator.storage import HumanLabel
 
@@ -25,17 +26,10 @@ TAG_MAX_CHARS = 64
 # Half-time trap sits near 70 BPM and the fastest footwork near 170; outside 20-400 a
 # number is a typo or a unit mix-up, not a tempo.
 TEMPO_MIN, TEMPO_MAX = 20.0, 400.0
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-# The scales Essentia's KeyExtractor reports and the review page offers.
-SCALES = ("major", "minor")
 NOTE_MAX_CHARS = 2000
 # A metadata file of 40k segments is a few tens of MB; anything far larger is not one.
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 
-_PITCHES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_ACCIDENTALS = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1, "": 0}
-# The spellings prompts.py reads in text: "F#", "F♯", "F sharp", "Gb", "G♭", "G-flat".
-_KEY = re.compile(r"([A-Ga-g])(#|♯|b|♭|[ -]?sharp|[ -]?flat)?", re.IGNORECASE)
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|auto")
 
 
@@ -81,44 +75,39 @@ def tag_name(value: Any, what: str = "a tag") -> str:
     return name
 
 
+# Tempo, key and scale are read as curator.music reads them (its docstring has the spellings);
+# these checks add the range and the refusal.
+
+
 def tempo_text(value: Any) -> str:
     """A tempo in BPM as the catalogue stores it ("109", "92.5"): a finite number in range."""
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"must be a number of BPM, got {_shown(value)}") from None
-    if isinstance(number, bool) or not isinstance(number, int | float):
+    bpm = music.tempo_bpm(value)
+    if bpm is None:
         raise ValueError(f"must be a number of BPM, got {_shown(value)}")
-    if not (math.isfinite(number) and TEMPO_MIN <= number <= TEMPO_MAX):
+    if not (math.isfinite(bpm) and TEMPO_MIN <= bpm <= TEMPO_MAX):
         raise ValueError(f"must be {TEMPO_MIN:g}-{TEMPO_MAX:g} BPM, got {_shown(value)}")
-    return f"{float(number):g}"
+    return f"{bpm:g}"
 
 
 def key_name(value: Any) -> str:
-    """One of the twelve pitch classes, spelt as NOTE_NAMES ("Gb", "f sharp" -> "F#")."""
-    match = _KEY.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
+    """One of the twelve pitch classes, spelt as music.NOTE_NAMES ("Gb", "f sharp" -> "F#")."""
+    name = music.key_name(value)
+    if name is None:
         raise ValueError(f"must be a pitch class such as C, F# or Bb, got {_shown(value)}")
-    accidental = (match[2] or "").strip(" -")
-    accidental = accidental if accidental in ("b", "♭") else accidental.lower()
-    return NOTE_NAMES[(_PITCHES[match[1].upper()] + _ACCIDENTALS[accidental]) % 12]
-
-
-def scale_name(value: Any) -> str:
-    """One of SCALES, in lower case."""
-    name = value.strip().lower() if isinstance(value, str) else None
-    if name not in SCALES:
-        raise ValueError(f"must be one of {', '.join(SCALES)}, got {_shown(value)}")
     return name
 
 
-VALUE_CHECKS: dict[str, Callable[[Any], str]] = {
-    "tempo": tempo_text,
-    "key": key_name,
-    "scale": scale_name,
-}
+def scale_name(value: Any) -> str:
+    """One of music.SCALES, in lower case ("Minor", "min" -> "minor")."""
+    name = music.scale_name(value)
+    if name is None:
+        raise ValueError(f"must be one of {', '.join(music.SCALES)}, got {_shown(value)}")
+    return name
+
+
+_CHECKS = {"tempo": tempo_text, "key": key_name, "scale": scale_name}
+# One check for each of music.VALUE_FACETS, in its order.
+VALUE_CHECKS: dict[str, Callable[[Any], str]] = {f: _CHECKS[f] for f in music.VALUE_FACETS}
 
 
 def note_text(value: Any) -> str:

@@ -14,7 +14,6 @@ from curator.app.session import as_text, open_page, page_curator
 from curator.errors import CuratorError
 from curator.jobs.adherence import CACHE_FILE as ADHERENCE_FILE
 from curator.jobs.adherence import (
-    NOTE_NAMES,
     JobAdherence,
     build_prompt,
     comparison_figure,
@@ -26,6 +25,7 @@ from curator.jobs.adherence import (
 )
 from curator.jobs.config import TrainedModel, trained_models
 from curator.jobs.manage import Job
+from curator.music import NOTE_NAMES
 from curator.project import Project
 from curator.registry import load_registry
 from curator.vocabulary import Vocabulary

@@ -24,6 +24,7 @@ from curator.catalogue.audio import decode_window
 from curator.errors import CuratorError
 from curator.files import read_json_object, write_json_atomically
 from curator.jobs.manage import Job
+from curator.music import key_mentions, pitch_class, scale_name, tempo_mentions
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.tagging.runs import plugin_context
@@ -35,11 +36,6 @@ DEFAULT_ANALYZER = "essentia"
 CACHE_FILE = "adherence.json"
 # MIREX key weights (as mir_eval.key.weighted_score computes them).
 SAME, FIFTH, RELATIVE, PARALLEL = 1.0, 0.5, 0.3, 0.2
-
-PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_ACCIDENTALS = {"#": 1, "♯": 1, "b": -1, "♭": -1, "": 0}
-_BPM = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
-_KEY = re.compile(r"\b([A-G])([#♯b♭]?)[ -]?(major|minor|maj|min)\b")
 
 
 @dataclass(frozen=True)
@@ -131,19 +127,14 @@ def _named_tags(prompt: str, vocabulary: Vocabulary) -> tuple[tuple[str, str], .
 
 
 def _bpm(prompt: str) -> float | None:
-    match = _BPM.search(prompt)
-    return float(match[1]) if match else None
+    tempos = tempo_mentions(prompt)
+    return tempos[0] if tempos else None
 
 
 def _key(prompt: str) -> dict[str, str | None]:
-    match = _KEY.search(prompt)
-    if not match:
-        return {"key": None, "scale": None}
-    pitch = (PITCH_CLASSES[match[1]] + _ACCIDENTALS[match[2]]) % 12
-    return {"key": NOTE_NAMES[pitch], "scale": "major" if match[3].startswith("maj") else "minor"}
-
-
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+    # A key without its scale ("in the key of F") cannot be scored, so it is not a request.
+    mention = next((m for m in key_mentions(prompt) if m.scale), None)
+    return {"key": mention.key, "scale": mention.scale} if mention else {"key": None, "scale": None}
 
 
 def build_prompt(
@@ -181,17 +172,6 @@ def tempo_match(estimate: float, target: float, tolerance: float = TEMPO_TOLERAN
     return "miss"
 
 
-def pitch_class(name: str) -> int:
-    """C=0 ... B=11; sharps and flats both understood ("Eb" == "D#")."""
-    name = name.strip()
-    if not name or name[0].upper() not in PITCH_CLASSES:
-        raise ValueError(f"not a key name: {name!r}")
-    accidental = name[1:]
-    if accidental not in _ACCIDENTALS:
-        raise ValueError(f"not a key name: {name!r}")
-    return (PITCH_CLASSES[name[0].upper()] + _ACCIDENTALS[accidental]) % 12
-
-
 def key_score(
     estimate_key: str,
     estimate_scale: str,
@@ -203,8 +183,19 @@ def key_score(
     major/minor, 0.2 parallel (same tonic, other mode), else 0.
 
     As mir_eval.key.weighted_score: only the fifth above counts, unless `descending_fifths`.
+    Keys and scales are read as curator.music reads them ("Eb" is "D#"); an estimate that
+    is not a key or scale at all scores 0.
     """
     estimate, target = pitch_class(estimate_key), pitch_class(target_key)
+    modes = scale_name(estimate_scale), scale_name(target_scale)
+    if estimate is None or target is None or modes[0] is None or modes[1] is None:
+        return 0.0
+    return _mirex_weight(estimate, modes[0], target, modes[1], descending_fifths)
+
+
+def _mirex_weight(
+    estimate: int, estimate_scale: str, target: int, target_scale: str, descending_fifths: bool
+) -> float:
     same_mode = estimate_scale == target_scale
     if same_mode and estimate == target:
         return SAME
