@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 import curator.plugins.stable_audio_export as sat
-from curator.export.writer import export, export_settings
+from curator.export.build import export, export_settings
 from curator.project import Project, init_project
 from curator.storage import SegmentRecord, TrackRecord
 from curator.storage.prompts import PromptRow, save_prompts

@@ -28,7 +28,8 @@ from conftest import curator_command
 
 from curator.cli import cli
 from curator.demo import render_demo_dataset
-from curator.export.writer import MANIFEST, staging_path
+from curator.export.records import MANIFEST
+from curator.export.staging import staging_path
 from curator.project import Project, init_project, open_project
 
 # Kills are placed by watching the command's open files in /proc (see wait_for_opens).

@@ -20,14 +20,9 @@ from curator.catalogue.audio import decode_window
 from curator.catalogue.ingest import ingest
 from curator.curation.review import save_segment
 from curator.errors import CuratorError, SettingsError
-from curator.export.writer import (
-    MANIFEST,
-    METADATA,
-    export,
-    export_settings,
-    previous_path,
-    staging_path,
-)
+from curator.export.build import export, export_settings
+from curator.export.records import MANIFEST, METADATA
+from curator.export.staging import previous_path, staging_path
 from curator.project import Project, init_project, open_project
 from curator.storage import HumanLabel
 from curator.storage.exports import exports

@@ -16,7 +16,8 @@ import soundfile as sf
 import curator.plugins.stable_audio_export as sat
 from curator.catalogue.audio import level_db
 from curator.catalogue.ingest import ingest
-from curator.export.writer import MANIFEST, export, export_settings
+from curator.export.build import export, export_settings
+from curator.export.records import MANIFEST
 from curator.project import Project, init_project
 from curator.storage.prompts import PromptRow, save_prompts
 from curator.storage.selections import SelectionItem, save_selection

@@ -18,7 +18,8 @@ from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import segment_metadata
 from curator.curation.review import ReviewFilter, bulk_relabel, review_page, save_segment, undo
 from curator.errors import CuratorError
-from curator.export.writer import MANIFEST, export, export_settings
+from curator.export.build import export, export_settings
+from curator.export.records import MANIFEST
 from curator.project import Project, init_project, open_project
 from curator.rebalance.plan import RebalanceRequest, parse_budget, rebalance
 from curator.storage import HumanLabel

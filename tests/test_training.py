@@ -25,7 +25,7 @@ import soundfile as sf
 
 import curator.plugins.stable_audio_export as sat
 from curator.catalogue.ingest import ingest
-from curator.export.writer import export, export_settings
+from curator.export.build import export, export_settings
 from curator.project import init_project
 from curator.storage.prompts import PromptRow, save_prompts
 from curator.storage.selections import SelectionItem, save_selection
