@@ -21,6 +21,7 @@ tempo is validation's rule too.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,20 @@ def tempo_bpm(value: Any) -> float | None:
         return float(match[1]) if match else None
     except ValueError:
         return None
+
+
+def value_text(facet: str, value: Any) -> str | None:
+    """A tempo, key or scale in the one spelling the catalogue keeps, or None if unreadable.
+
+    "Eb" -> "D#", "Minor" -> "minor", "109.0" -> "109": the review page shows a stored value
+    this way, and a run stores an analyzer's measurement this way.
+    """
+    if facet == "key":
+        return key_name(value)
+    if facet == "scale":
+        return scale_name(value)
+    bpm = tempo_bpm(value) if facet == "tempo" else None
+    return f"{bpm:g}" if bpm is not None and math.isfinite(bpm) else None
 
 
 # -- text --------------------------------------------------------------------------------------

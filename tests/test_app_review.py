@@ -9,9 +9,11 @@ from streamlit.testing.v1 import AppTest
 from tests_support import HatTagger, Plugin
 
 from curator import app as app_package
+from curator.api import Analyzer, Measurement
 from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project
-from curator.tagging.runs import run_tagger
+from curator.storage import HumanLabel
+from curator.tagging.runs import run_analyzer, run_tagger
 from curator.testing import registry_of
 
 PAGES = Path(app_package.__file__).parent / "pages"
@@ -160,3 +162,55 @@ def test_review_refuses_a_bad_value_with_a_message_and_saves_nothing(tagged: Pro
     assert any("must be 20-400 BPM" in e.value for e in page.error)
     assert tagged.catalog.label_history() == [], "neither the labels nor the note were saved"
     assert tagged.vocabulary().facet("instruments").tag("x" * 65) is None
+
+
+class FlatKeys(Analyzer):
+    """Keys spelt with flats and a capitalised scale, as Essentia and older plugins give them."""
+
+    name, version, measures, sample_rate = "flats", "1", ("key", "scale"), 8000
+
+    def analyze(self, batch):
+        return [[Measurement("key", text="Eb", confidence=0.9), _minor()] for _ in batch]
+
+
+def _minor() -> Measurement:
+    return Measurement("scale", text="Minor", confidence=0.9)
+
+
+def first_segment_on_page(page: AppTest) -> str:
+    key = next(m.key for m in page.multiselect if m.key.endswith("-instruments"))
+    return key.removesuffix("-instruments")
+
+
+def human_values(project: Project, segment: str) -> dict[str, str]:
+    labels = project.catalog.labels(segment)
+    return {x["facet"]: x["value"] for x in labels if x["source_kind"] == "human" and x["value"]}
+
+
+def test_review_shows_a_stored_flat_key_in_sharps_and_saving_leaves_it_alone(
+    tagged: Project,
+) -> None:
+    # A catalogue written before keys were normalised on the way in holds "Eb" and "Minor";
+    # the page's key list has sharps only and KEYS.index("Eb") took the whole page down.
+    segment = first_segment_on_page(open_page("1_Review.py"))
+    stored = [HumanLabel(segment, "key", "key", value="Eb")]
+    stored.append(HumanLabel(segment, "scale", "scale", value="Minor"))
+    tagged.catalog.import_model_labels(stored, [segment], "essentia@old", {})
+    page = open_page("1_Review.py")
+    assert page.selectbox(key=f"{segment}-key").value == "D#"
+    assert page.selectbox(key=f"{segment}-scale").value == "minor"
+    page.button[0].click().run()
+    assert not page.exception, page.exception
+    assert human_values(tagged, segment) == {}, "showing D# for Eb is no correction"
+
+
+def test_an_analyzer_s_flat_key_is_stored_in_sharps_and_shown(tagged: Project) -> None:
+    run_analyzer(tagged, "flats", registry=registry_of(Plugin(FlatKeys())))
+    values = {(x["facet"], x["value"]) for x in tagged.catalog.labels() if x["source"] == "flats@1"}
+    assert values == {("key", "D#"), ("scale", "minor")}
+    page = open_page("1_Review.py")
+    segment = first_segment_on_page(page)
+    assert (
+        page.selectbox(key=f"{segment}-key").value,
+        page.selectbox(key=f"{segment}-scale").value,
+    ) == ("D#", "minor")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from curator.curation.review import current_values, value_changes
 from curator.jobs.adherence import key_score, requested
 from curator.music import (
     NOTE_NAMES,
@@ -19,6 +20,7 @@ from curator.music import (
     scale_name,
     tempo_bpm,
     tempo_mentions,
+    value_text,
 )
 from curator.prompts.writing import key_problems, tempo_problems
 from curator.validation import VALUE_CHECKS
@@ -98,6 +100,17 @@ def test_a_tempo_that_is_no_finite_number_is_still_read_for_the_caller_to_judge(
     assert math.isnan(tempo_bpm("nan") or 0.0) and tempo_bpm(float("inf")) == math.inf
 
 
+@pytest.mark.parametrize(
+    ("facet", "stored", "shown"),
+    [("key", "Eb", "D#"), ("key", "g flat", "F#"), ("key", "unknown", None),
+     ("scale", "Minor", "minor"), ("scale", "dorian", None), ("tempo", "109.0", "109"),
+     ("tempo", "92.50 BPM", "92.5"), ("tempo", "nan", None), ("tempo", "fast", None),
+     ("instruments", "808", None)],
+)  # fmt: skip
+def test_a_value_in_the_one_spelling_the_catalogue_keeps(facet, stored, shown) -> None:
+    assert value_text(facet, stored) == shown
+
+
 # -- keys, scales and tempos in text ------------------------------------------------------------
 
 
@@ -169,3 +182,16 @@ def test_validation_reads_keys_as_music_does_and_refuses_the_rest() -> None:
 
 def test_one_list_of_value_facets_is_the_one_validation_checks() -> None:
     assert set(VALUE_CHECKS) == set(VALUE_FACETS) == {"tempo", "key", "scale"}
+
+
+def test_review_shows_stored_values_in_the_one_spelling_and_showing_is_no_correction() -> None:
+    def label(facet: str, value: str) -> dict[str, object]:
+        return {"facet": facet, "tag": facet, "value": value, "present": True}
+
+    labels = [label("key", "Eb"), label("scale", "Minor"), label("tempo", "109.0")]
+    row = {"labels": [{**x, "source_kind": "model"} for x in labels]}
+    shown = current_values(row)
+    assert shown == {"key": "D#", "scale": "minor", "tempo": "109"}
+    assert value_changes("s", shown, dict(shown)) == []
+    unreadable = {"labels": [{**label("key", "unknown"), "source_kind": "model"}]}
+    assert current_values(unreadable) == {"key": None}

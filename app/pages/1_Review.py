@@ -25,6 +25,7 @@ from curator.curation.review import (
 )
 from curator.curation.suspects import SuspectOptions, find_suspects
 from curator.errors import AudioError, CuratorError
+from curator.music import NOTE_NAMES, SCALES, VALUE_FACETS, tempo_bpm
 from curator.project import Project
 from curator.vocabulary import add_tag
 
@@ -99,7 +100,7 @@ def show_model_view(row: dict[str, Any]) -> None:
         f"{m['name']} {m['text'] or round(m['value'], 1)} (confidence {m['confidence']:.2f},"
         f" {m['plugin']})"
         for m in row["measurements"]
-        if m["name"] in ("tempo", "key", "scale")
+        if m["name"] in VALUE_FACETS
     ]
     if values:
         st.caption(as_text(" · ".join(values)))
@@ -114,7 +115,8 @@ def show_model_view(row: dict[str, Any]) -> None:
         st.caption(f"Prompt: {as_text(row['prompt'])}")
 
 
-KEYS = ["", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+# Stored keys are read in sharps (current_values), so every one of them is in this list.
+KEYS = ["", *NOTE_NAMES]
 
 
 def tag_inputs(project: Project, row: dict[str, Any], current: dict[str, list[str]]) -> dict:
@@ -137,7 +139,7 @@ def value_inputs(row: dict[str, Any], values: dict[str, str | None]) -> dict[str
     key = columns[1].selectbox(
         "Key", KEYS, index=KEYS.index(values.get("key") or ""), key=f"{row['id']}-key"
     )
-    scales = ["", "major", "minor"]
+    scales = ["", *SCALES]
     scale = columns[2].selectbox(
         "Scale", scales, index=scales.index(values.get("scale") or ""), key=f"{row['id']}-scale"
     )
@@ -145,11 +147,10 @@ def value_inputs(row: dict[str, Any], values: dict[str, str | None]) -> dict[str
 
 
 def _tempo_text(text: str) -> str | None:
-    try:
-        return f"{float(text):g}" if text.strip() else None
-    except ValueError:
+    bpm = tempo_bpm(text) if text.strip() else None
+    if bpm is None and text.strip():
         st.warning(f"tempo {as_text(repr(text))} is not a number; left unchanged")
-        return None
+    return None if bpm is None else f"{bpm:g}"
 
 
 def new_tag_inputs(project: Project, row: dict[str, Any]) -> tuple[str, str]:

@@ -11,11 +11,11 @@ from typing import Any
 
 from curator.curation.probes import informative_ranking
 from curator.errors import CuratorError, InvalidInput
+from curator.music import VALUE_FACETS, value_text
 from curator.project import Project
 from curator.storage import HumanLabel, ReviewQuery
 from curator.storage.suspects import review_in_order, review_suspects
 from curator.validation import (
-    VALUE_CHECKS,
     checked_labels,
     known_facet,
     note_text,
@@ -224,8 +224,8 @@ def effective_tags(row: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def label_is_tag(facet: str) -> bool:
-    """Tempo, key and scale are values, not tags."""
-    return facet not in VALUE_CHECKS
+    """Whether `facet`'s labels are tags: tempo, key and scale (music.VALUE_FACETS) are values."""
+    return facet not in VALUE_FACETS
 
 
 def tag_changes(
@@ -268,11 +268,15 @@ def value_changes(
 
 
 def current_values(row: dict[str, Any]) -> dict[str, str | None]:
-    """Tempo, key and scale as the segment's effective labels give them."""
+    """Tempo, key and scale as the segment's effective labels give them, in the one spelling.
+
+    A model's "Eb" shows as "D#" (the review page offers sharps), and a value that cannot be
+    read at all as None, so that showing a value never counts as correcting it.
+    """
     values: dict[str, str | None] = {}
     for label in sorted(row["labels"], key=lambda x: x["source_kind"] == "human"):
         if not label_is_tag(label["facet"]) and label["present"]:
-            values[label["facet"]] = label["value"]
+            values[label["facet"]] = value_text(label["facet"], label["value"])
     return values
 
 

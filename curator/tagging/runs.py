@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ import numpy as np
 from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, Tagger, TagResult
 from curator.catalogue.audio import decode_window
 from curator.errors import AudioError, CatalogBusy, CuratorError
+from curator.music import VALUE_FACETS, value_text
 from curator.project import Project
-from curator.registry import Registry, load_registry
+from curator.registry import HostedPlugins, Registry, load_registry
 from curator.storage import RunRecord
 from curator.tagging import shards
 
@@ -52,8 +54,16 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)  # e.g. leftover shards set aside
 
 
-def plugin_context(project: Project, name: str) -> PluginContext:
-    """What a plugin is given: its settings table, the vocabulary, a cache folder."""
+def plugin_context(
+    project: Project, name: str, registry: Registry | None = None
+) -> PluginContext:
+    """What plugin `name` is given: its settings table, the vocabulary, a cache folder, the
+    catalogue (its plugin's migrations applied first) and the other plugins of `registry`
+    (None: the installed ones)."""
+    registry = registry or load_registry()
+    migrations = registry.migrations_of(name)
+    if migrations:  # most plugins own none, and then the catalogue is not even opened
+        project.catalog.migrate(migrations)
     tagging = project.settings.tagging
     return PluginContext(
         settings=project.settings.plugins.get(name, {}),
@@ -62,6 +72,8 @@ def plugin_context(project: Project, name: str) -> PluginContext:
         cache_dir=project.root / "cache" / name,
         offline=tagging.offline or os.environ.get("HF_HUB_OFFLINE") == "1",
         device=tagging.device,
+        catalog=project.catalog,
+        plugins=HostedPlugins(registry, partial(plugin_context, project, registry=registry)),
     )
 
 
@@ -510,7 +522,7 @@ def _add_embeddings(
 class _Analysis(_RunWork):
     kind = "analyze"
     # Measurements that become labels when confident enough; the others are only stored.
-    LABELLED = ("tempo", "key", "scale")
+    LABELLED = VALUE_FACETS
 
     def process(self, batch: list[SegmentAudio], writer: ShardWriter) -> None:
         results = self.plugin.analyze(batch)
@@ -534,7 +546,9 @@ class _Analysis(_RunWork):
             confidence=m.confidence,
         )
         if m.name in self.LABELLED and m.confidence >= self.project.settings.tagging.min_confidence:
-            value = m.text if m.text is not None else f"{m.value:g}"
+            measured = m.text if m.text is not None else f"{m.value:g}"
+            # A label keeps the one spelling (Essentia's "Eb" as "D#"), so pages can offer it.
+            value = value_text(m.name, measured) or measured
             writer.add(
                 "labels",
                 segment_id=segment_id,
@@ -562,8 +576,9 @@ def run_plugin(
     """Run tagger or analyzer `name` (kind "tag" or "analyze") on every usable segment
     that no run of it with these settings (and vocabulary) has done yet."""
     getter, work_class = _RUN_WORK[kind]
-    plugin = getattr(registry or load_registry(), getter)(name)
-    plugin.setup(plugin_context(project, name))
+    registry = registry or load_registry()
+    plugin = getattr(registry, getter)(name)
+    plugin.setup(plugin_context(project, name, registry))
     return _run(project, work_class(project, plugin), batch_size, limit, progress)
 
 
@@ -712,8 +727,9 @@ def _fail(segment_id: str, reason: str, writer: ShardWriter, summary: RunSummary
 
 def retag_from_cache(project: Project, name: str, registry: Registry | None = None) -> RunSummary:
     """Re-score every cached embedding of a tagger against the current vocabulary, no audio."""
-    plugin = (registry or load_registry()).tagger(name)
-    plugin.setup(plugin_context(project, name))
+    registry = registry or load_registry()
+    plugin = registry.tagger(name)
+    plugin.setup(plugin_context(project, name, registry))
     ids, matrix = _cached_embeddings(project, plugin)
     tags = plugin.tag_order()
     record = RunRecord(
