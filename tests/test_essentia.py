@@ -12,8 +12,9 @@ import pytest
 import curator.plugins.essentia as essentia_plugin  # isort: skip
 from curator.api import Measurement, PluginContext, SegmentAudio
 from curator.catalogue.audio import decode_window
-from curator.demo import NOTE_NAMES, BeatSpec, load_truth, render_demo_dataset
+from curator.demo import BeatSpec, load_truth, render_demo_dataset
 from curator.errors import SettingsError
+from curator.music import NOTE_NAMES
 from curator.plugins.essentia import EssentiaAnalyzer, EssentiaSettings, analyzer, confidence
 from curator.registry import load_registry
 from curator.registry.manager import get_plugin_manager

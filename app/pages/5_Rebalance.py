@@ -7,9 +7,10 @@ from typing import Any
 import streamlit as st
 
 from curator.app.session import as_text, open_page
-from curator.catalogue.metadata import TAG_FACETS, VALUE_FACETS
+from curator.catalogue.metadata import TAG_FACETS
 from curator.charts.rebalance import before_after_figure
 from curator.errors import CuratorError
+from curator.music import VALUE_FACETS
 from curator.project import Project
 from curator.rebalance.plan import (
     METHODS,

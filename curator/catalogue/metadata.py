@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, model_validator
 
 from curator.errors import InvalidInput
+from curator.music import VALUE_FACETS
 from curator.project import Project
 from curator.storage import HumanLabel
 from curator.validation import (
@@ -26,9 +27,8 @@ from curator.validation import (
 )
 from curator.vocabulary import Vocabulary
 
-# The seed's JSON has one list per tag facet and plain values for tempo, key and scale.
+# The seed's JSON has one list per tag facet and plain values for music.VALUE_FACETS.
 TAG_FACETS = ("instruments", "genres", "moods")
-VALUE_FACETS = ("key", "scale", "tempo")
 
 
 def empty_record(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from curator.errors import CuratorError
+from curator.music import VALUE_FACETS
 from curator.project import Project
 from curator.storage.suspects import embedding_models, label_cells, segment_tracks
 
 Progress = Callable[[int, int], None]
 Pair = tuple[str, str]
-VALUE_FACETS = ("tempo", "key", "scale")  # values, not tags: never probed
 MODELS_DIR = Path("models") / "learned"
 CURRENT = "current.json"
 
@@ -64,7 +64,7 @@ def vocabulary_pairs(
     pairs = [
         (t.facet, t.name)
         for t in vocabulary.tags()
-        if (facet is None or t.facet == facet) and t.facet not in VALUE_FACETS
+        if (facet is None or t.facet == facet) and t.facet not in VALUE_FACETS  # never probed
     ]
     if tags:
         unknown = sorted(set(tags) - {tag for _, tag in pairs})

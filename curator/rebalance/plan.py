@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from curator.catalogue.metadata import TAG_FACETS, VALUE_FACETS
+from curator.catalogue.metadata import TAG_FACETS
 from curator.errors import CuratorError
+from curator.music import VALUE_FACETS
 from curator.project import Project
 from curator.rebalance.methods import (
     METHODS,
