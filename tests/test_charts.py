@@ -14,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 import curator.app
 import curator.registry
-from curator import charts, hookimpl
+from curator import hookimpl
 from curator.api import Embedder, PluginContext
+from curator.charts import catalogue as charts
 from curator.curation.review import set_labels
 from curator.plugins import minilm
 from curator.project import Project, init_project
