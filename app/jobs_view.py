@@ -1,8 +1,7 @@
-"""What the app shows of jobs: the list, the loss chart, comparisons of generation jobs."""
+"""What the app shows of jobs besides charts: the list, progress, comparisons of generation jobs."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,8 +11,6 @@ from typing import Any
 from curator.jobs.config import TrainedModel, generate_config
 from curator.jobs.manage import Job, list_jobs, start_job
 from curator.project import Project
-
-VALIDATION_FILE = "validation.jsonl"
 
 
 def job_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
@@ -35,50 +32,6 @@ def job_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def loss_figure(job: Job) -> Any:
-    """Training loss per step (and validation loss, when the export has a validation set)."""
-    import plotly.graph_objects as go
-
-    records = [r for r in job.progress() if r.get("loss") is not None]
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=[r["step"] for r in records],
-            y=[r["loss"] for r in records],
-            mode="lines",
-            name="training loss",
-        )
-    )
-    validation = _validation(job.folder / VALIDATION_FILE)
-    if validation:
-        figure.add_trace(
-            go.Scatter(
-                x=[r["step"] for r in validation],
-                y=[r["val_loss"] for r in validation],
-                mode="lines+markers",
-                name="validation loss",
-            )
-        )
-    figure.update_layout(
-        xaxis_title="step", yaxis_title="loss", height=320, margin={"t": 30, "b": 40}
-    )
-    return figure
-
-
-def _validation(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    found = []
-    for line in lines:
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return [r for r in found if r.get("val_loss") is not None]
 
 
 def fraction_done(job: Job) -> float:

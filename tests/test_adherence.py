@@ -15,6 +15,7 @@ import soundfile as sf
 from tests_support import HatTagger, brightness
 
 from curator import hookimpl
+from curator.charts.jobs import comparison_figure
 from curator.demo import BeatSpec, random_spec, render_beat
 from curator.errors import CuratorError
 from curator.jobs.adherence import (
@@ -23,7 +24,6 @@ from curator.jobs.adherence import (
     RELATIVE,
     SAME,
     Request,
-    comparison_figure,
     job_adherence,
     key_score,
     load,

@@ -17,11 +17,14 @@ import curator.registry
 from curator import hookimpl
 from curator.api import Embedder, PluginContext
 from curator.charts import catalogue as charts
+from curator.charts.jobs import loss_figure
 from curator.curation.review import set_labels
+from curator.jobs.manage import Job
 from curator.plugins import minilm
 from curator.project import Project, init_project
 from curator.storage import HumanLabel
 from curator.testing import registry_of
+from curator.training.jobfiles import Progress
 
 PAGE = str(Path(curator.app.__file__).parent / "pages" / "3_Charts.py")
 TAG_FACETS = ("instruments", "genres", "moods")
@@ -323,3 +326,23 @@ def test_an_embedder_that_fails_is_reported_on_the_page(project: Project, monkey
     page.button(key="map-draw").click().run()
     assert not page.exception, page.exception
     assert any("'broken' could not draw" in e.value and "no model" in e.value for e in page.error)
+
+
+def test_loss_chart_draws_training_and_validation_losses(tmp_path: Path) -> None:
+    progress, validation = Progress(tmp_path), Progress(tmp_path, "validation.jsonl")
+    for step, loss in [(1, 0.9), (2, 0.7), (3, None), (4, 0.5)]:
+        progress.write(step=step, total_steps=4, loss=loss)
+    validation.write(step=2, val_loss=0.8)
+    validation.write(step=4, val_loss=0.6)
+    with (tmp_path / "validation.jsonl").open("a") as half:
+        half.write('{"step": 6, "val_l')  # a line still being written is not drawn
+    job = Job(id="train-1", kind="train", status="running", folder=tmp_path, config={})
+    training, held_out = loss_figure(job).data
+    assert (list(training.x), list(training.y)) == ([1, 2, 4], [0.9, 0.7, 0.5])
+    assert (list(held_out.x), list(held_out.y)) == ([2, 4], [0.8, 0.6])
+
+
+def test_loss_chart_without_validation_has_one_line(tmp_path: Path) -> None:
+    (tmp_path / "progress.jsonl").write_text('{"step": 1, "loss": 1.5}\n')
+    job = Job(id="train-1", kind="train", status="running", folder=tmp_path, config={})
+    assert [t.name for t in loss_figure(job).data] == ["training loss"]

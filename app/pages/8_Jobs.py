@@ -8,8 +8,9 @@ from typing import Any
 import streamlit as st
 
 from curator.access.paths import allowed_path
-from curator.app.jobs_view import fraction_done, job_rows, loss_figure
+from curator.app.jobs_view import fraction_done, job_rows
 from curator.app.session import as_text, open_page, page_curator
+from curator.charts.jobs import loss_figure
 from curator.errors import CuratorError
 from curator.jobs.config import TRAIN_PRESETS, train_config
 from curator.jobs.manage import Job, cancel_job, list_jobs, start_job

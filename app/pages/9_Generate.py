@@ -11,12 +11,12 @@ import streamlit as st
 from curator.access.paths import allowed_path
 from curator.app.jobs_view import comparison_groups, fraction_done, model_choices, start_comparison
 from curator.app.session import as_text, open_page, page_curator
+from curator.charts.jobs import comparison_figure
 from curator.errors import CuratorError
 from curator.jobs.adherence import CACHE_FILE as ADHERENCE_FILE
 from curator.jobs.adherence import (
     JobAdherence,
     build_prompt,
-    comparison_figure,
     comparison_rows,
     job_adherence,
     load,

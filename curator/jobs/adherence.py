@@ -444,41 +444,6 @@ def comparison_rows(adherences: Iterable[JobAdherence]) -> list[dict[str, Any]]:
     return [row for adherence in adherences for row in adherence.rows()]
 
 
-def comparison_figure(adherences: Sequence[JobAdherence]) -> Any:
-    """A small bar chart per measure (tempo, key, each tag), one bar per job."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    rows = comparison_rows(adherences)
-    measures = list(dict.fromkeys(row["measure"] for row in rows))
-    columns = min(4, max(1, len(measures)))
-    lines = max(1, -(-len(measures) // columns))
-    figure = make_subplots(
-        rows=lines, cols=columns, subplot_titles=measures or ["nothing to score"]
-    )
-    labels = list(dict.fromkeys(a.label for a in adherences))
-    colours = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"]
-    for number, measure in enumerate(measures):
-        for index, label in enumerate(labels):
-            value = next(
-                (r["value"] for r in rows if r["measure"] == measure and r["label"] == label), None
-            )
-            figure.add_trace(
-                go.Bar(
-                    x=[label],
-                    y=[value],
-                    name=label,
-                    marker_color=colours[index % len(colours)],
-                    showlegend=number == 0,
-                ),
-                row=number // columns + 1,
-                col=number % columns + 1,
-            )
-    figure.update_yaxes(range=[0, 1])
-    figure.update_layout(height=260 * lines, barmode="group", margin={"t": 40})
-    return figure
-
-
 def as_json(adherence: JobAdherence) -> dict[str, Any]:
     """The whole result, clips and summary, as plain JSON values."""
     return {**asdict(adherence), "summary": adherence.rows()}
