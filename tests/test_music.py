@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from curator.charts.catalogue import fifths_position
+from curator.charts.catalogue import key_name as chart_key_name
 from curator.curation.review import current_values, value_changes
 from curator.jobs.adherence import key_score, requested
 from curator.music import (
@@ -195,3 +197,9 @@ def test_review_shows_stored_values_in_the_one_spelling_and_showing_is_no_correc
     assert value_changes("s", shown, dict(shown)) == []
     unreadable = {"labels": [{**label("key", "unknown"), "source_kind": "model"}]}
     assert current_values(unreadable) == {"key": None}
+
+
+def test_the_key_chart_gives_one_bar_to_a_key_however_it_is_spelt() -> None:
+    assert chart_key_name("Eb", "minor") == chart_key_name("D#", "minor") == "D# minor"
+    assert chart_key_name("G minor", "minor") == "G minor"
+    assert fifths_position("G♭ major")[:2] == fifths_position("F# major")[:2] == (6, 0)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from curator import music
 from curator.api import Embedder
 from curator.project import Project
 from curator.registry import Registry, load_registry
@@ -18,9 +19,6 @@ from curator.tagging.runs import plugin_context
 from curator.vocabulary import Tag
 
 NO_DATA = "No data yet: tag or analyze segments (or label them in Review) to fill this chart."
-# Tonics in sharps, as the demo and Essentia name them; flats are read as their sharps.
-PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E"}
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "hexagon")
 FACET_LEGEND = "facets"  # legendgroup of the tag map's marker-shape legend (no points)
 
@@ -187,8 +185,9 @@ def key_rows(project: Project, order: str = "fifths") -> list[dict[str, Any]]:
 
 
 def key_name(key: str, scale: str | None) -> str:
-    """ "G" and "minor" -> "G minor"; a key that already names its scale is kept."""
-    key = key.strip()
+    """ "G" and "minor" -> "G minor"; "Eb" is spelt "D#", so one key is one bar whatever
+    plugin measured it; a key that already names its scale is kept."""
+    key = music.key_name(key) or key.strip()
     return f"{key} {scale.strip()}" if scale and " " not in key else key
 
 
@@ -198,11 +197,11 @@ def fifths_position(name: str) -> tuple[int, int, str]:
     C major, A minor, G major, E minor, ...; keys that cannot be read go last.
     """
     tonic, _, scale = name.partition(" ")
-    tonic = FLATS.get(tonic, tonic)
-    if tonic not in PITCHES:
+    pitch = music.pitch_class(tonic)
+    if pitch is None:
         return (12, 0, name)
     minor = scale.lower() == "minor"
-    major_pitch = (PITCHES.index(tonic) + (3 if minor else 0)) % 12
+    major_pitch = (pitch + (3 if minor else 0)) % 12
     return ((major_pitch * 7) % 12, int(minor), name)
 
 
