@@ -1,16 +1,60 @@
-"""What plugins implement (Tagger, Analyzer, Embedder, PromptWriter, Exporter) and receive."""
+"""The public API: what plugins implement, what they receive, and the helpers they may use.
+
+A plugin imports from Curator only this module, `curator.errors`, `curator.testing` and
+`hookimpl` from `curator` (tests/test_plugin_api.py holds them to it), so the modules behind
+these names can move without breaking a plugin.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from curator.vocabulary import Facet, Vocabulary
+from curator.catalogue.audio import to_channels
+from curator.curation.probes import LearnedModel
+from curator.curation.probes import load_model as load_learned_model
+from curator.settings import reject_unknown_keys, settings_from_table
+from curator.storage.catalog import Migration
+from curator.validation import device_setting, setting
+from curator.vocabulary import Facet, Tag, Vocabulary
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "Analyzer",
+    "CatalogueAccess",
+    "Embedder",
+    "Exporter",
+    "Facet",
+    "LearnedModel",
+    "Measurement",
+    "Migration",
+    "OtherPlugins",
+    "Plugin",
+    "PluginContext",
+    "PromptWriter",
+    "SegmentAudio",
+    "Tag",
+    "TagResult",
+    "Tagger",
+    "Vocabulary",
+    "device_setting",
+    "load_learned_model",
+    "prompt_problems",
+    "reject_unknown_keys",
+    "setting",
+    "settings_from_table",
+    "tag_lists",
+    "tag_phrases",
+    "to_channels",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +90,35 @@ class Measurement:
     confidence: float = 1.0
 
 
+class CatalogueAccess(Protocol):
+    """The project's catalogue, for the tables a plugin's own migrations made.
+
+    Open it briefly and let go (DESIGN.md decision 2): another process may be waiting.
+    """
+
+    def connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """Open the file (waiting while another process holds it), yield, close."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """Open, BEGIN, yield, COMMIT; anything raised rolls the whole block back."""
+        ...
+
+
+class OtherPlugins(Protocol):
+    """The other plugins of the run a plugin is set up for, as the host holds them."""
+
+    def names(self, kind: str) -> list[str]:
+        """The names of one kind: "taggers", "analyzers", "embedders", "prompt_writers", ..."""
+        ...
+
+    def tagger(self, name: str, set_up: bool = True) -> Tagger:
+        """Tagger `name`, set up for this project as a run of it would be (its own settings
+        table); `set_up=False` gives it as registered, to read its class attributes without
+        loading a model. Raises CuratorError naming the installed ones if there is none."""
+        ...
+
+
 @dataclass(frozen=True)
 class PluginContext:
     """What a plugin gets when it is set up for a run.
@@ -56,6 +129,10 @@ class PluginContext:
     cache_dir: a folder the plugin may keep files in (converted models, text embeddings).
     offline: True when no model hub may be contacted (`[tagging] offline` or HF_HUB_OFFLINE=1).
     device: "cpu", "cuda", or "auto" (the plugin picks cuda when it is available).
+    catalog: the project's catalogue, for the plugin's own tables (see `register_migrations`),
+      or None outside a project.
+    plugins: the other plugins of this run (a tagger that needs another one's embeddings
+      asks here), or None when the plugin is set up by hand.
     """
 
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -64,6 +141,8 @@ class PluginContext:
     cache_dir: Path = Path(".cache")
     offline: bool = True
     device: str = "cpu"
+    catalog: CatalogueAccess | None = field(default=None, repr=False, compare=False)
+    plugins: OtherPlugins | None = field(default=None, repr=False, compare=False)
 
 
 class Plugin(ABC):  # noqa: B024 - what every kind of plugin shares; nothing to override
@@ -210,3 +289,35 @@ class Exporter(Plugin):
         """Write `records` (one per audio file: metadata, prompt, `filepath` relative to
         `out`) under `out`; `final` is where `out` will be once complete (None: `out`
         itself). Return the folder."""
+
+
+# -- helpers a plugin may use -----------------------------------------------------------------
+# Prompt checks live with prompt writing, which imports this module: loaded on first use.
+
+
+def prompt_problems(
+    text: str,
+    metadata: Mapping[str, Any],
+    vocabulary: Vocabulary | None = None,
+    max_chars: int | None = None,
+    require_tags: bool = True,
+) -> list[str]:
+    """Every reason `text` is not a faithful prompt for `metadata` (empty list: it is): the
+    checks `curator prompts` applies to every writer's output."""
+    from curator.prompts import writing
+
+    return writing.prompt_problems(text, metadata, vocabulary, max_chars, require_tags)
+
+
+def tag_lists(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
+    """facet -> its tags, from a metadata record's `<facet>_tags` lists."""
+    from curator.prompts import writing
+
+    return writing.tag_lists(metadata)
+
+
+def tag_phrases(vocabulary: Vocabulary | None, facet: str, tag: str) -> tuple[str, ...]:
+    """The tag's name and synonyms; just the name for a tag the vocabulary lacks."""
+    from curator.prompts import writing
+
+    return writing.tag_phrases(vocabulary, facet, tag)

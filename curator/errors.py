@@ -28,3 +28,10 @@ class AudioError(CuratorError):
 
 class InvalidInput(CuratorError):
     """A value from a file, a page or an option that cannot enter the catalogue; says where."""
+
+
+class PromptRejected(CuratorError):
+    """A writer could not write an acceptable prompt for one segment; the others go on.
+
+    Any other CuratorError a writer raises (server unreachable, model missing) stops the run.
+    """

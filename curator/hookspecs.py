@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger
+from curator.api import Analyzer, Embedder, Exporter, Migration, PromptWriter, Tagger
 
 hookspec = pluggy.HookspecMarker("curator")
 
@@ -49,4 +49,15 @@ def register_exporters(register: Callable[[Exporter], None]) -> None:
     """Contribute exporters that write a selection in a trainer's format.
 
     :param register: takes a :class:`curator.api.Exporter`; its ``name`` must be unique.
+    """
+
+
+@hookspec
+def register_migrations(register: Callable[[Migration], None]) -> None:
+    """Contribute the plugin's own tables: call ``register(migration)`` once per step.
+
+    :param register: takes a :class:`curator.api.Migration` whose ``scope`` is the plugin's
+        name (``"curator"`` is the core's) and whose ``number`` counts from 1 within it.
+        Before the plugin's tagger, analyzer, ... runs, the steps not yet recorded in the
+        catalogue's applied-migrations table are applied, each once, in number order.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +12,20 @@ import numpy as np
 import pytest
 
 from curator import hookimpl, hookspecs
-from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger, TagResult
+from curator.api import (
+    Analyzer,
+    Embedder,
+    Exporter,
+    Migration,
+    PromptWriter,
+    Tagger,
+    TagResult,
+)
+from curator.errors import CuratorError
+from curator.project import Project, init_project
 from curator.registry import UnknownPlugin, load_registry
 from curator.registry.manager import get_plugin_manager
+from curator.tagging.runs import run_tagger
 from curator.testing import registry_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,6 +129,82 @@ def test_hook_register_exporters(tmp_path: Path) -> None:
     assert registry_of(Everything()).exporter("x").export([], tmp_path) == tmp_path
 
 
+class Counting:
+    """A plugin that keeps a table of its own: its tagger counts the segments it sees there."""
+
+    class Count(Tagger):
+        name, facets = "count", ("instruments",)
+
+        def setup(self, context):
+            super().setup(context)
+            with context.catalog.transaction() as con:
+                con.execute("INSERT INTO counting_runs VALUES (?, 0)", [context.settings["run"]])
+
+        def tag(self, batch):
+            with self.context.catalog.transaction() as con:
+                con.execute("UPDATE counting_runs SET segments = segments + ?", [len(batch)])
+            return [TagResult({"instruments": {"piano": 0.0}}) for _ in batch]
+
+    def __init__(self, *migrations: Migration) -> None:
+        self.migrations = migrations or (
+            Migration("counting", 1, "001_runs", "CREATE TABLE counting_runs (run VARCHAR)"),
+            Migration(
+                "counting", 2, "002_segments", "ALTER TABLE counting_runs ADD segments INTEGER"
+            ),
+        )
+
+    @hookimpl
+    def register_taggers(self, register):
+        register(self.Count())
+
+    @hookimpl
+    def register_migrations(self, register):
+        for migration in self.migrations:
+            register(migration)
+
+
+def test_hook_register_migrations(ingested_project: Project) -> None:
+    """A plugin's migrations run before its plugin runs, once, tracked under its own scope."""
+    project = ingested_project
+    with (project.root / "curator.toml").open("a") as settings:
+        settings.write('\n[plugins.count]\nrun = "first"\n')
+    project = init_project(project.root)
+    registry = registry_of(Counting())
+    assert [(m.scope, m.number) for m in registry.migrations] == [("counting", 1), ("counting", 2)]
+    summary = run_tagger(project, "count", registry=registry)
+    assert summary.failed == 0
+    again = run_tagger(project, "count", registry=registry_of(Counting()))  # nothing to do
+    with project.catalog.connect() as con:
+        rows = con.execute(
+            "SELECT run, segments FROM counting_runs ORDER BY segments DESC"
+        ).fetchall()
+    assert rows == [("first", summary.done), ("first", 0)] and again.pending == 0
+    applied = [(s, n) for s, n, _ in project.catalog.applied_migrations() if s == "counting"]
+    assert applied == [("counting", 1), ("counting", 2)]
+
+
+def test_a_migration_that_fails_names_itself_and_leaves_nothing_of_itself(curator_project) -> None:
+    broken = Counting(
+        Migration("counting", 1, "001_runs", "CREATE TABLE counting_runs (run VARCHAR)"),
+        Migration("counting", 2, "002_typo", "ALTER TABLE counting_rnus ADD segments INTEGER"),
+    )
+    with pytest.raises(CuratorError, match="counting migration 002_typo failed") as failed:
+        run_tagger(curator_project, "count", registry=registry_of(broken))
+    assert "\n" not in str(failed.value)
+    scopes = {(s, n) for s, n, _ in curator_project.catalog.applied_migrations()}
+    assert ("counting", 1) in scopes and ("counting", 2) not in scopes
+
+
+def test_a_plugin_cannot_take_the_core_scope_or_another_plugin_s_number() -> None:
+    core = Migration("curator", 99, "099_mine", "CREATE TABLE x (a INTEGER)")
+    taken = Migration("counting", 1, "001_other", "CREATE TABLE y (a INTEGER)")
+    registry = registry_of(Counting(), Counting(core, taken))
+    assert [(m.scope, m.number) for m in registry.migrations] == [("counting", 1), ("counting", 2)]
+    problems = [e for errors in registry.errors.values() for e in errors]
+    assert any("scope 'curator' belongs to Curator" in e for e in problems), problems
+    assert any("counting 001 is already registered" in e for e in problems), problems
+
+
 def test_an_unknown_name_lists_what_is_there() -> None:
     with pytest.raises(UnknownPlugin, match=r"no tagger named 'nope' \(available: t\)"):
         registry_of(Everything()).tagger("nope")
@@ -179,12 +267,32 @@ def test_load_plugins_switch_limits_what_loads(monkeypatch) -> None:
     assert "clap" in pm.report.skipped
 
 
-def test_trace_switch_prints_hook_calls(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("CURATOR_LOAD_PLUGINS", "brightness")
-    monkeypatch.setenv("CURATOR_TRACE_PLUGINS", "1")
-    pm = get_plugin_manager()
-    pm.hook.register_taggers(register=lambda tagger: None)
-    assert "register_taggers" in capsys.readouterr().err
+def test_trace_switch_prints_the_hook_calls_of_a_real_command(run_curator) -> None:
+    env = {**os.environ, "CURATOR_LOAD_PLUGINS": "brightness", "CURATOR_TRACE_PLUGINS": "1"}
+    result = run_curator("plugins", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    # brightness implements register_taggers only: the trace shows its call and result.
+    assert "register_taggers [hook]" in result.stderr
+    assert "finish register_taggers" in result.stderr
+    assert [p["name"] for p in json.loads(result.stdout) if p["status"] == "loaded"] == [
+        "brightness"
+    ]
+
+
+def test_plugins_left_out_by_the_switch_are_listed_as_skipped(run_curator) -> None:
+    env = {**os.environ, "CURATOR_LOAD_PLUGINS": "brightness"}
+    report = {p["name"]: p for p in json.loads(run_curator("plugins", "--json", env=env).stdout)}
+    assert report["clap"] == {
+        "name": "clap",
+        "version": None,
+        "status": "skipped",
+        "provides": {},
+        "errors": [],
+    }
+    listed = run_curator("plugins", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (clap_row,) = [line for line in listed.stderr.splitlines() if " clap " in line]  # rich
+    assert "skipped (not in CURATOR_LOAD_PLUGINS)" in clap_row
 
 
 def test_plugins_command_lists_the_built_ins(run_cli) -> None:

@@ -271,8 +271,9 @@ def _heatmap(
 
 def load_embedder(project: Project, name: str, registry: Registry | None = None) -> Embedder:
     """The named embedder plugin, set up with the project's `[plugins.<name>]` settings."""
-    embedder = (registry or load_registry()).embedder(name)
-    embedder.setup(plugin_context(project, name))
+    registry = registry or load_registry()
+    embedder = registry.embedder(name)
+    embedder.setup(plugin_context(project, name, registry))
     return embedder
 
 

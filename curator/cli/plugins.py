@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from curator.cli.common import console, print_json
 from curator.registry import load_registry
-from curator.registry.report import plugin_report
+from curator.registry.report import plugin_report, status_text
 from curator.registry.template import create_plugin
 
 
@@ -36,7 +37,8 @@ def plugins(as_json: bool) -> None:
             f"{kind.replace('_', ' ')}: " + ", ".join(i["name"] for i in items)
             for kind, items in entry["provides"].items()
         )
-        status = "[red]" + "; ".join(entry["errors"]) + "[/]" if entry["errors"] else "ok"
+        status = escape(status_text(entry))
+        status = f"[red]{status}[/]" if entry["errors"] else status
         table.add_row(entry["name"], entry["version"] or "", provides, status)
     console.print(table)
 

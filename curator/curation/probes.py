@@ -534,8 +534,9 @@ def learned_diff(project: Project, registry: Any = None) -> tuple[str, list[TagD
     from curator.registry import load_registry
     from curator.tagging.runs import model_labels, plugin_context
 
-    tagger = (registry or load_registry()).tagger("learned")
-    tagger.setup(plugin_context(project, "learned"))
+    registry = registry or load_registry()
+    tagger = registry.tagger("learned")
+    tagger.setup(plugin_context(project, "learned", registry))
     pairs = tagger.tag_order()
     data = load_dataset(project, tagger.embedding_model or "", pairs)
     new = np.zeros(data.present.shape, dtype=bool)

@@ -253,7 +253,7 @@ def scorers(
 def _set_up(project: Project, registry: Registry, kind: str, name: str, errors: list[str]) -> Any:
     try:
         plugin = getattr(registry, kind)(name)
-        plugin.setup(plugin_context(project, name))
+        plugin.setup(plugin_context(project, name, registry))
     except Exception as exc:  # a plugin that cannot load is reported beside the scores
         errors.append(f"{kind} {name}: {type(exc).__name__}: {exc}")
         return None

@@ -12,7 +12,7 @@ from typing import Any
 
 from curator.api import PromptWriter
 from curator.catalogue.metadata import segment_metadata
-from curator.errors import CuratorError
+from curator.errors import CuratorError, PromptRejected
 from curator.music import (
     key_mentions,
     key_name,
@@ -45,13 +45,6 @@ BATCH_SECONDS = 5.0  # ... and at least this often, so a slow LLM loses little t
 EXAMPLES = 3
 
 Progress = Callable[[int, int], None]
-
-
-class PromptRejected(CuratorError):
-    """A writer could not write an acceptable prompt for one segment; the others go on.
-
-    Any other CuratorError a writer raises (server unreachable, model missing) stops the run.
-    """
 
 
 @dataclass
@@ -220,8 +213,9 @@ def key_problems(text: str, key: Any, scale: Any) -> list[str]:
 
 def prompt_writer(project: Project, name: str, registry: Registry | None = None) -> PromptWriter:
     """The writer plugin `name`, set up with the project's settings and vocabulary."""
-    writer: PromptWriter = (registry or load_registry()).prompt_writer(name)
-    writer.setup(plugin_context(project, name))
+    registry = registry or load_registry()
+    writer: PromptWriter = registry.prompt_writer(name)
+    writer.setup(plugin_context(project, name, registry))
     return writer
 
 

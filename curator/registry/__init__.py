@@ -6,9 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curator.api import Analyzer, Embedder, Exporter, PromptWriter, Tagger
+from curator.api import (
+    Analyzer,
+    Embedder,
+    Exporter,
+    Migration,
+    PluginContext,
+    PromptWriter,
+    Tagger,
+)
 from curator.errors import CuratorError
 from curator.registry.manager import CuratorPluginManager, get_plugin_manager
+from curator.storage.catalog import CORE_SCOPE
 
 KINDS: dict[str, tuple[str, type]] = {
     "taggers": ("register_taggers", Tagger),
@@ -16,6 +25,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "embedders": ("register_embedders", Embedder),
     "prompt_writers": ("register_prompt_writers", PromptWriter),
     "exporters": ("register_exporters", Exporter),
+    "migrations": ("register_migrations", Migration),
 }
 
 
@@ -65,6 +75,39 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self.contributions[kind].items)
 
+    @property
+    def migrations(self) -> list[Migration]:
+        """Every plugin's migrations, by scope and number."""
+        found = self.contributions["migrations"].items.values()
+        return sorted(found, key=lambda m: (m.scope, m.number))
+
+    def migrations_of(self, name: str) -> list[Migration]:
+        """The migrations of the plugin(s) contributing a tagger, analyzer, ... called `name`."""
+        owners = {
+            found.owners[name]
+            for kind, found in self.contributions.items()
+            if kind != "migrations" and name in found.owners
+        }
+        owned = self.contributions["migrations"].owners
+        return [m for m in self.migrations if owned[_key(m)] in owners]
+
+
+@dataclass
+class HostedPlugins:
+    """The other plugins of a run, as a plugin reaches them (`PluginContext.plugins`)."""
+
+    registry: Registry
+    context_for: Callable[[str], PluginContext]  # the context a run of that plugin would get
+
+    def names(self, kind: str) -> list[str]:
+        return self.registry.names(kind)
+
+    def tagger(self, name: str, set_up: bool = True) -> Tagger:
+        tagger = self.registry.tagger(name)
+        if set_up:
+            tagger.setup(self.context_for(name))
+        return tagger
+
 
 def load_registry(pm: CuratorPluginManager | None = None) -> Registry:
     """Call every register_* hook and collect what comes back, de-duplicated by name."""
@@ -80,9 +123,14 @@ def _collect(
     found: Contributions[Any] = Contributions()
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         owner = pm.get_name(impl.plugin) or repr(impl.plugin)
+        # Through the hook, not impl.function, so that CURATOR_TRACE_PLUGINS sees the call;
+        # one plugin at a time, so that one broken hook does not hide the others.
+        others = [plugin for plugin in pm.get_plugins() if plugin is not impl.plugin]
         try:
-            impl.function(register=_register_into(found, owner, base, errors))
-        except Exception as exc:  # one plugin's broken hook must not hide the others
+            pm.subset_hook_caller(hook_name, others)(
+                register=_register_into(found, owner, base, errors)
+            )
+        except Exception as exc:
             errors.setdefault(owner, []).append(f"{hook_name} raised {type(exc).__name__}: {exc}")
     return found
 
@@ -95,15 +143,24 @@ def _register_into(
         if problem:
             errors.setdefault(owner, []).append(problem)
             return
-        found.items[item.name] = item
-        found.owners[item.name] = owner
+        found.items[_key(item)] = item
+        found.owners[_key(item)] = owner
 
     return register
+
+
+def _key(item: Any) -> str:
+    """What must be unique: a plugin's name; a migration's scope and number."""
+    if isinstance(item, Migration):
+        return f"{item.scope} {item.number:03d}"
+    return str(getattr(item, "name", ""))
 
 
 def _registration_problem(found: Contributions[Any], item: Any, base: type) -> str | None:
     if not isinstance(item, base):
         return f"registered {item!r}, which is not a {base.__name__}"
+    if isinstance(item, Migration):
+        return _migration_problem(found, item)
     name: str = getattr(item, "name", "")
     if not name:
         return f"registered a {base.__name__} without a name"
@@ -111,5 +168,24 @@ def _registration_problem(found: Contributions[Any], item: Any, base: type) -> s
         return (
             f"{base.__name__} name {name!r} is already taken by plugin "
             f"{found.owners[name]!r}; this one was ignored"
+        )
+    return None
+
+
+def _migration_problem(found: Contributions[Any], migration: Migration) -> str | None:
+    if not migration.scope:
+        return f"migration {migration.name!r} has no scope; use your plugin's name"
+    if migration.scope == CORE_SCOPE:
+        return (
+            f"migration {migration.name!r}: scope {CORE_SCOPE!r} belongs to Curator; "
+            "use your plugin's name"
+        )
+    if migration.number < 1:
+        return f"migration {migration.name!r}: numbers start at 1, not {migration.number}"
+    key = _key(migration)
+    if key in found.items:
+        return (
+            f"migration {key} is already registered by plugin {found.owners[key]!r}; "
+            "this one was ignored"
         )
     return None

@@ -6,13 +6,22 @@ from typing import Any
 
 from curator.registry import KINDS, Registry
 
+# How `curator plugins` words each status in its table.
+STATUS_TEXT = {"loaded": "ok", "skipped": "skipped (not in CURATOR_LOAD_PLUGINS)"}
+
 
 def plugin_report(registry: Registry) -> list[dict[str, Any]]:
-    """One entry per plugin (loaded or not), sorted by name."""
+    """One entry per plugin (loaded, failed, or left out by CURATOR_LOAD_PLUGINS), by name."""
     pm = registry.pm
     names = set(pm.report.loaded) | set(pm.report.failed) | set(registry.errors)
+    names |= set(pm.report.skipped)
     names |= {owner for kind in KINDS for owner in registry.contributions[kind].owners.values()}
     return [_entry(registry, name) for name in sorted(names)]
+
+
+def status_text(entry: dict[str, Any]) -> str:
+    """An entry's status in words: its errors, or what STATUS_TEXT says."""
+    return "; ".join(entry["errors"]) or STATUS_TEXT.get(entry["status"], entry["status"])
 
 
 def _entry(registry: Registry, name: str) -> dict[str, Any]:
@@ -20,10 +29,16 @@ def _entry(registry: Registry, name: str) -> dict[str, Any]:
     return {
         "name": name,
         "version": registry.pm.report.loaded.get(name),
-        "status": "failed" if name in registry.pm.report.failed else "loaded",
+        "status": _status(registry, name),
         "provides": {kind: items for kind, items in provides.items() if items},
         "errors": registry.errors.get(name, []),
     }
+
+
+def _status(registry: Registry, name: str) -> str:
+    if name in registry.pm.report.failed:
+        return "failed"
+    return "skipped" if name in registry.pm.report.skipped else "loaded"
 
 
 def _provided(registry: Registry, kind: str, owner: str) -> list[dict[str, str]]:

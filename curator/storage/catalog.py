@@ -14,9 +14,10 @@ from typing import Any
 
 import duckdb
 
-from curator.errors import CatalogBusy
+from curator.errors import CatalogBusy, CuratorError
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
+CORE_SCOPE = "curator"  # the core schema's migrations; each plugin's are under its own scope
 
 
 _migrated: set[Path] = set()
@@ -24,10 +25,21 @@ _migrated: set[Path] = set()
 
 @dataclass(frozen=True)
 class Migration:
+    """One step of a schema, run once per catalogue and recorded under (scope, number).
+
+    scope: whose schema it is: "curator" for the core's, a plugin's name for a plugin's.
+    number: its place in that scope's order, from 1. name: how reports name it.
+    sql: the statements, run in one transaction with the record of it.
+    """
+
     scope: str
     number: int
     name: str
     sql: str
+
+
+class MigrationFailed(CuratorError):
+    """A migration's SQL failed; it was rolled back, so nothing of it was applied."""
 
 
 def builtin_migrations() -> list[Migration]:
@@ -37,7 +49,7 @@ def builtin_migrations() -> list[Migration]:
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append(Migration("curator", int(match[1]), entry.name, entry.read_text()))
+            found.append(Migration(CORE_SCOPE, int(match[1]), entry.name, entry.read_text()))
     return sorted(found, key=lambda m: m.number)
 
 
@@ -54,8 +66,15 @@ def _run_migration(con: Any, migration: Migration) -> None:
             "INSERT INTO schema_migrations (scope, number, name) VALUES (?, ?, ?)",
             [migration.scope, migration.number, migration.name],
         )
-    except BaseException:
+    except BaseException as exc:
         con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.Error):
+            # A plugin's SQL is the usual culprit: say whose, in one line.
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MigrationFailed(
+                f"{migration.scope} migration {migration.name} failed and was rolled back: "
+                f"{first_line}"
+            ) from exc
         raise
     con.execute("COMMIT")
 
@@ -111,9 +130,12 @@ class CatalogBase:
             delay = min(delay * 2, 0.05)
 
     def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
-        """Apply the migrations not yet recorded; returns the names applied now."""
+        """Apply the migrations not yet recorded (None: the core's); returns the names
+        applied now. Plugins' migrations come through here before their plugin runs."""
         with self.connect() as con:
-            return self._apply_migrations(con, migrations or builtin_migrations())
+            return self._apply_migrations(
+                con, builtin_migrations() if migrations is None else migrations
+            )
 
     def _apply_migrations(self, con: Any, migrations: Sequence[Migration]) -> list[str]:
         con.execute(

@@ -8,6 +8,10 @@ Use it from a plugin's tests with `pytest_plugins = ["curator.testing"]` in conf
 - `ingested_project`: `curator_project` with `beats` ingested.
 - `plugin_registry(*plugins)`: a registry holding only the given plugin modules or objects
   (nothing installed is loaded), as `curator.registry.Registry`.
+
+and, to call directly, `registry_of(*plugins)` (what `plugin_registry` gives) and
+`load_registry()`: every installed plugin, loaded as Curator loads them (for the "is
+installed" test).
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project
 from curator.registry import Registry, load_registry
 from curator.registry.manager import get_plugin_manager
+
+__all__ = [
+    "beats",
+    "beats_truth",
+    "curator_project",
+    "ingested_project",
+    "load_registry",
+    "plugin_registry",
+    "registry_of",
+]
 
 
 def registry_of(*plugins: Any) -> Registry:

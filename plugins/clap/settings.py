@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curator.api import device_setting, setting, settings_from_table
 from curator.errors import SettingsError
-from curator.settings import settings_from_table
-from curator.validation import device_setting, setting
 
 DEFAULT_MODEL = "laion/larger_clap_music"
 POOLINGS = ("mean", "max")

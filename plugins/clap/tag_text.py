@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curator.vocabulary import Tag, Vocabulary
+from curator.api import Tag, Vocabulary
 
 from .model import ClapBackend
 from .windows import normalise

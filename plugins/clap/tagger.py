@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from curator.api import Embedder, PluginContext, SegmentAudio, Tagger, TagResult
+from curator.api import Embedder, PluginContext, SegmentAudio, Tagger, TagResult, Vocabulary
 from curator.errors import CuratorError, SettingsError
-from curator.vocabulary import Vocabulary
 
 from .model import ClapBackend, hub_offline, load_backend
 from .settings import DEFAULT_MODEL, ClapSettings

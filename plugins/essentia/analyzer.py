@@ -11,8 +11,7 @@ import essentia.standard as es
 import numpy as np
 import soxr
 
-from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio
-from curator.catalogue.audio import to_channels
+from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, to_channels
 
 from . import confidence
 from .settings import EssentiaSettings

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curator.api import reject_unknown_keys
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys
 
 TABLE = "[plugins.essentia]"
 BPM_METHODS = ("degara", "multifeature")

@@ -7,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from curator.api import PluginContext, SegmentAudio, Tagger, TagResult
-from curator.curation.probes import LearnedModel, load_model
+from curator.api import (
+    LearnedModel,
+    PluginContext,
+    SegmentAudio,
+    Tagger,
+    TagResult,
+    load_learned_model,
+)
 from curator.errors import CuratorError
 
 from .settings import LearnedSettings
@@ -33,7 +39,9 @@ class LearnedTagger(Tagger):
         self.settings = LearnedSettings.from_mapping(context.settings)
         if context.project_root is None:
             raise CuratorError("the learned tagger needs a project (its probes live there)")
-        self.model: LearnedModel = load_model(context.project_root, self.settings.version or None)
+        self.model: LearnedModel = load_learned_model(
+            context.project_root, self.settings.version or None
+        )
         self.version = self.model.version
         self.embedding_model = self.model.embedding
         self.facets = tuple(dict.fromkeys(f for f, _ in self.model.pairs))
@@ -77,30 +85,29 @@ class LearnedTagger(Tagger):
         }
 
     def _use_source_audio_format(self) -> None:
-        from curator.registry import load_registry
-
-        name, registry = self.model.source_plugin, load_registry()
-        if name and name in registry.names("taggers"):
-            source = registry.tagger(name)
+        # Without a host (set up by hand) the defaults stay: only tagging from cache works.
+        name, plugins = self.model.source_plugin, self.context.plugins
+        if name and plugins and name in plugins.names("taggers"):
+            source = plugins.tagger(name, set_up=False)
             self.sample_rate, self.channels = source.sample_rate, source.channels
 
     def _source(self) -> Tagger:
         """The plugin that makes the embeddings, set up as the project configures it."""
         if self.source is not None:
             return self.source
-        from curator.project import open_project
-        from curator.registry import load_registry
-        from curator.tagging.runs import plugin_context
-
-        name = self.model.source_plugin
+        name, plugins = self.model.source_plugin, self.context.plugins
         if not name:
             raise CuratorError(
                 f"the learned tagger does not know which plugin makes {self.model.embedding}; "
                 "tag from cache instead (`curator tag --plugin learned --from-cache`)"
             )
-        project = open_project(self.context.project_root)  # type: ignore[arg-type]
-        source = load_registry().tagger(name)
-        source.setup(plugin_context(project, name))
+        if plugins is None:
+            raise CuratorError(
+                f"the learned tagger needs {name} (which makes {self.model.embedding}) to tag "
+                "audio, and was set up without Curator's plugins: run it with `curator tag "
+                "--plugin learned`, or tag from cache (`--from-cache`)"
+            )
+        source = plugins.tagger(name)
         if source.embedding_model != self.model.embedding:
             raise CuratorError(
                 f"{name} now caches {source.embedding_model}, but the learned tagger was "

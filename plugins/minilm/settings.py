@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.settings import settings_from_table
-from curator.validation import device_setting, setting
+from curator.api import device_setting, setting, settings_from_table
 
 TABLE = "[plugins.minilm]"
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curator.api import reject_unknown_keys
 from curator.errors import SettingsError
-from curator.settings import reject_unknown_keys
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 EMBEDDINGS = ("tags", "penultimate")

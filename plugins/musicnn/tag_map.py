@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from curator.api import Vocabulary
 from curator.errors import SettingsError
-from curator.vocabulary import Vocabulary
 
 FACETS = ("instruments", "genres", "moods")
 

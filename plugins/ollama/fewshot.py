@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from curator.prompts.writing import tag_lists, tag_phrases
-from curator.vocabulary import Vocabulary
+from curator.api import Vocabulary, tag_lists, tag_phrases
 
 SYSTEM = (
     "You write training prompts for a text-to-music model: one sentence describing an "

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curator.api import setting, settings_from_table
 from curator.errors import SettingsError
-from curator.settings import settings_from_table
-from curator.validation import setting
 
 TABLE = "[plugins.ollama]"
 

@@ -7,10 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from curator.api import PluginContext, PromptWriter
-from curator.errors import CuratorError
-from curator.prompts.writing import PromptRejected, prompt_problems
-from curator.vocabulary import Vocabulary
+from curator.api import PluginContext, PromptWriter, Vocabulary, prompt_problems
+from curator.errors import CuratorError, PromptRejected
 
 from .fewshot import messages
 from .settings import OllamaSettings

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from curator.settings import settings_from_table
+from curator.api import settings_from_table
 
 TABLE = "[plugins.stable-audio-tools]"
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from curator.api import SegmentAudio
-from curator.registry import load_registry
+from curator.testing import load_registry
 
 
 def test_plugin_is_installed() -> None:
