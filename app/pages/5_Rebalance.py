@@ -20,7 +20,7 @@ from curator.rebalance.plan import (
     parse_tag_bound,
     rebalance,
 )
-from curator.storage.selections import delete_selection, selections
+from curator.rebalance.selections import delete_selection, selections
 
 METHOD_HELP = {
     "budgeted": "greedy toward the targets (upsamples rare tags, holds frequent ones back)",
@@ -156,7 +156,7 @@ def _delta(now: float | None, then: float | None) -> str | None:
 
 def saved_selections(project: Project) -> None:
     st.subheader("Saved selections")
-    rows = selections(project.catalog)
+    rows = selections(project)
     if not rows:
         st.info("No selections yet: choose a budget and press Run.")
         return
@@ -181,7 +181,7 @@ def saved_selections(project: Project) -> None:
         "Show", names, index=names.index(shown) if shown in names else 0, key="rb-show"
     )
     if st.button(f"Delete {as_text(repr(chosen))}", key="rb-delete"):
-        delete_selection(project.catalog, chosen)
+        delete_selection(project, chosen)
         st.session_state.pop("rb-shown", None)
         st.rerun()
     record = next(r for r in rows if r["name"] == chosen)

@@ -19,8 +19,8 @@ from curator.prompts.writing import (
     revert_prompt,
     write_prompts,
 )
+from curator.rebalance.selections import selections
 from curator.registry import load_registry
-from curator.storage.selections import selections
 
 ALL = "all usable segments"
 ANY = "any"
@@ -28,7 +28,7 @@ ANY = "any"
 
 def sidebar_filters(project: Project) -> tuple[str | None, str, str | None]:
     st.sidebar.header("Filter")
-    names = [s["name"] for s in selections(project.catalog)]
+    names = [s["name"] for s in selections(project)]
     selection = st.sidebar.selectbox("Selection", [ALL, *names], key="prompts-selection")
     text = st.sidebar.text_input("Text in prompt, id or file", key="prompts-text")
     tags = sorted({t.name for t in project.vocabulary().tags()})

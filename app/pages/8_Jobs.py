@@ -12,10 +12,10 @@ from curator.app.jobs_view import fraction_done, job_rows
 from curator.app.session import as_text, open_page, page_curator
 from curator.charts.jobs import loss_figure
 from curator.errors import CuratorError
+from curator.export.build import exports
 from curator.jobs.config import TRAIN_PRESETS, train_config
 from curator.jobs.manage import Job, cancel_job, list_jobs, start_job
 from curator.project import Project
-from curator.storage.exports import exports
 
 OTHER_FOLDER = "another folder…"
 DEVICES = ["auto", "cuda", "cpu"]
@@ -25,7 +25,7 @@ REFRESH_SECONDS = 3
 
 def export_picker(project: Project) -> str:
     """A past export from the catalogue, or any folder."""
-    known = [str(row["path"]) for row in exports(project.catalog)]
+    known = [str(row["path"]) for row in exports(project)]
     choice = st.selectbox("Export", [*known, OTHER_FOLDER], key="train-export-choice")
     if choice != OTHER_FOLDER:
         return choice

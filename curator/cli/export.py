@@ -16,11 +16,10 @@ from curator.cli.common import (
     project_option,
 )
 from curator.export.audio import FORMATS
-from curator.export.build import export, export_settings
+from curator.export.build import export, export_settings, exports
 from curator.export.records import SECONDS, ExportSummary
 from curator.export.staging import check_destination, staging_path
 from curator.project import Project
-from curator.storage.exports import exports
 
 
 def register(cli: click.Group) -> None:
@@ -114,7 +113,7 @@ def _print_summary(summary: ExportSummary) -> None:
 @project_option
 def exports_command(project: Project, as_json: bool) -> None:
     """List past exports, newest first: folder, selection, counts, settings, content hash."""
-    rows = exports(project.catalog)
+    rows = exports(project)
     if as_json:
         print_json(rows)
         return

@@ -26,7 +26,7 @@ from curator.rebalance.plan import (
     read_targets_file,
     rebalance,
 )
-from curator.storage.selections import delete_selection, selection, selections
+from curator.rebalance.selections import delete_selection, selection, selections
 
 
 def register(cli: click.Group) -> None:
@@ -197,7 +197,7 @@ def selections_group(ctx: click.Context, project_dir: Path | None, as_json: bool
     if ctx.invoked_subcommand is not None:
         return  # the subcommand opens the project it is given
     project = resolve_project(project_dir)
-    rows = [_summary_row(row) for row in selections(project.catalog)]
+    rows = [_summary_row(row) for row in selections(project)]
     if as_json:
         print_json(rows)
         return
@@ -231,7 +231,7 @@ def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 def show(project: Project, name: str, as_json: bool) -> None:
     """Print one selection's report: counts per tag before/after, MeanIR, entropy, split."""
-    row = selection(project.catalog, name)
+    row = selection(project, name)
     if as_json:
         print_json({**row, "created_at": str(row["created_at"])})
     elif row["report"].get("facets"):
@@ -245,5 +245,5 @@ def show(project: Project, name: str, as_json: bool) -> None:
 @project_option
 def delete(project: Project, name: str) -> None:
     """Remove a selection and its items from the catalogue (the audio is not touched)."""
-    delete_selection(project.catalog, name)
+    delete_selection(project, name)
     console.print(f"Deleted selection {name!r}")

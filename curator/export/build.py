@@ -48,6 +48,7 @@ from curator.export.staging import (
 from curator.project import Project
 from curator.registry import Registry, load_registry
 from curator.settings import ExportSettings
+from curator.storage.exports import exports as recorded_exports
 from curator.storage.exports import record_export
 from curator.storage.prompts import effective_prompts
 from curator.storage.selections import SelectionItem, selection_items
@@ -120,6 +121,12 @@ def export(
     summary.export_id = record_export(project.catalog, catalogue_record(summary, settings))
     remove_previous(out)
     return summary
+
+
+def exports(project: Project) -> list[dict[str, Any]]:
+    """Every export the catalogue recorded, newest first, with its settings and left-out
+    segments decoded (`curator exports`)."""
+    return recorded_exports(project.catalog)
 
 
 def _check_something_left(
