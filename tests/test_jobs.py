@@ -25,6 +25,7 @@ from curator.jobs.manage import (
     cancel_job,
     get_job,
     list_jobs,
+    repository_root,
     start_job,
     train_python,
     training_root,
@@ -271,6 +272,12 @@ def test_cli_cancel_waits_for_the_end(jobs_project: Project, stand_in, run_cli) 
 
 def test_training_root_holds_the_training_package() -> None:
     assert (training_root() / "training" / "__init__.py").is_file()
+
+
+def test_the_default_training_environment_is_looked_for_in_the_repository() -> None:
+    # `make setup` builds .venv-train beside pyproject.toml; the package move into
+    # curator/jobs/ once made this the curator/ folder.
+    assert (repository_root() / "pyproject.toml").is_file()
 
 
 def test_a_missing_training_environment_is_named(tmp_path: Path, monkeypatch) -> None:

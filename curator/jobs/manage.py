@@ -120,7 +120,7 @@ def training_root() -> Path:
 
 def repository_root() -> Path:
     """Where `make setup` builds .venv-train: the folder above the curator package."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # curator/jobs/manage.py
 
 
 def train_python(settings: TrainingSettings) -> Path:
