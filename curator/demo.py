@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from curator.files import write_json_atomically
 from curator.music import NOTE_NAMES
 
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -685,10 +686,8 @@ def _remove_stale(out: Path, keep: set[str]) -> None:
 
 
 def _write_truth(path: Path, truth: dict[str, object]) -> None:
-    """Write through a temporary file so a reader never sees half a truth.json."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(truth, sort_keys=True, indent=2) + "\n")
-    tmp.replace(path)
+    """Write truth.json whole: a reader never sees half of it."""
+    write_json_atomically(path, truth, sort_keys=True)
 
 
 def load_truth(folder: Path) -> dict[str, BeatSpec]:

@@ -17,6 +17,7 @@ import bcrypt
 import yaml
 
 from curator.errors import CuratorError
+from curator.files import replace_atomically
 from curator.project import Project
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -89,12 +90,13 @@ def new_user_list() -> dict[str, Any]:
 def write_user_list(path: Path, config: dict[str, Any]) -> None:
     """Write the list whole (a temporary file renamed into place), mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the temporary file 0600 from the start: the hashes are never readable
+    # by others, not even before the rename.
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            yaml.safe_dump(config, stream, sort_keys=True)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    os.close(handle)
+
+    def write(file: Path) -> None:
+        file.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+        file.chmod(0o600)
+
+    replace_atomically(path, write, Path(temporary))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from curator.errors import CuratorError
+from curator.files import write_json_atomically
 from curator.music import VALUE_FACETS
 from curator.project import Project
 from curator.storage.suspects import embedding_models, label_cells, segment_tracks
@@ -435,13 +436,8 @@ def save_model(project: Project, model: LearnedModel) -> Path:
     folder = models_folder(project) / model.version
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
-    (folder / "report.json").write_text(
-        json.dumps(report_dict(model), indent=2) + "\n", encoding="utf-8"
-    )
-    current = models_folder(project) / CURRENT
-    tmp = current.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": model.version}) + "\n", encoding="utf-8")
-    tmp.replace(current)
+    write_json_atomically(folder / "report.json", report_dict(model))
+    write_json_atomically(models_folder(project) / CURRENT, {"version": model.version})
     return folder
 
 

@@ -7,7 +7,8 @@ curator.jobs.manage.start_job:
      "grace_seconds": 30.0, "copy_to": null}
 
 It runs in its own session, so closing the app or the terminal does not stop it, and it
-imports nothing but the standard library, so it starts in a few milliseconds.
+imports nothing but the standard library (and curator.files, which holds to that), so it
+starts in a few milliseconds.
 
 The queue: `gpu_slots` lock files (slot-0.lock, ...) in `lock_dir`, shared by every project
 on the machine. The launcher waits until it holds an exclusive flock on one of them, then
@@ -36,6 +37,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from curator.files import read_json_object, write_json_atomically
 
 LAUNCH_FILE = "launch.json"
 PROCESS_FILE = "process.json"
@@ -105,7 +108,7 @@ class Launcher:
             process_group=0,  # its own group: killing it takes its workers along
             pass_fds=() if slot is None else (slot,),
         )
-        _write_json(
+        write_json_atomically(
             self.job_dir / PROCESS_FILE,
             {"pid": child.pid, "launcher_pid": os.getpid(), "started_at": _now()},
         )
@@ -138,10 +141,10 @@ class Launcher:
         if self.child is not None:
             kill_group(self.child.pid, signal.SIGKILL)  # leftover workers, if any
         result_path = self.job_dir / RESULT_FILE
-        result = _read_json(result_path)
+        result = read_json_object(result_path)
         if result is None:
             result = self._missing_result(returncode)
-            _write_json(result_path, result)
+            write_json_atomically(result_path, result)
         if result.get("status") == "succeeded" and self.launch.get("copy_to"):
             self._copy_outputs(Path(self.launch["copy_to"]))
         return 0 if result.get("status") == "succeeded" else 1
@@ -199,21 +202,6 @@ def log_tail(path: Path, lines: int) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    """Written beside and renamed, so a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=2))
-    partial.replace(path)
 
 
 def _now() -> str:

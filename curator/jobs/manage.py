@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import CuratorError
+from curator.files import read_json_object, write_json_atomically
 from curator.jobs.launcher import (
     CANCEL_FILE,
     LAUNCH_FILE,
@@ -83,7 +84,7 @@ class Job:
         return records[-1] if records else None
 
     def result(self) -> dict[str, Any] | None:
-        return _read_json(self.folder / RESULT_FILE)
+        return read_json_object(self.folder / RESULT_FILE)
 
     def outputs(self) -> dict[str, Any]:
         return dict((self.result() or {}).get("outputs") or {})
@@ -184,13 +185,13 @@ def start_job(
     job_id = new_job_id(kind)
     folder = jobs_dir(project) / job_id
     folder.mkdir(parents=True)
-    _write_json(folder / JOB_FILE, {"kind": kind, "config": dict(config)})
+    _write_job_file(folder / JOB_FILE, {"kind": kind, "config": dict(config)})
     command = (
         [part.replace("{folder}", str(folder)) for part in argv]
         if argv
         else [str(python), "-m", "training", kind, str(folder)]
     )
-    _write_json(
+    _write_job_file(
         folder / LAUNCH_FILE,
         {
             "argv": command,
@@ -271,9 +272,9 @@ def refresh_jobs(project: Project) -> None:
 
 def observe(folder: Path, launcher_pid: int | None) -> dict[str, Any]:
     """What the folder and the processes say: status, error, started_at, finished_at."""
-    process = _read_json(folder / PROCESS_FILE) or {}
+    process = read_json_object(folder / PROCESS_FILE) or {}
     started = _parse_time(process.get("started_at"))
-    result = _read_json(folder / RESULT_FILE)
+    result = read_json_object(folder / RESULT_FILE)
     launcher = bool(launcher_pid and alive(launcher_pid, folder))
     # A job ends when its launcher does: after result.json it still copies the audio out.
     if result is not None and not launcher:
@@ -352,7 +353,7 @@ def read_progress(path: Path) -> list[dict[str, Any]]:
 
 def _job(row: Mapping[str, Any]) -> Job:
     folder = Path(row["folder"])
-    launch = _read_json(folder / LAUNCH_FILE) or {}
+    launch = read_json_object(folder / LAUNCH_FILE) or {}
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -408,7 +409,7 @@ def cancel_job(project: Project, job_id: str) -> Job:
         raise CuratorError(f"job {job.id} is already {job.status}; nothing to cancel")
     # The marker covers a launcher that has not installed its signal handler yet.
     (job.folder / CANCEL_FILE).touch()
-    child = (_read_json(job.folder / PROCESS_FILE) or {}).get("pid")
+    child = (read_json_object(job.folder / PROCESS_FILE) or {}).get("pid")
     if job.pid and alive(job.pid, job.folder):
         os.kill(job.pid, signal.SIGTERM)
     elif child and alive(child, job.folder):
@@ -419,12 +420,12 @@ def cancel_job(project: Project, job_id: str) -> Job:
 def kill_job(project: Project, job_id: str) -> Job:
     """Stop a job that ignored its cancel: SIGKILL to its process groups, result recorded."""
     job = get_job(project, job_id)
-    child = (_read_json(job.folder / PROCESS_FILE) or {}).get("pid")
+    child = (read_json_object(job.folder / PROCESS_FILE) or {}).get("pid")
     for pid in (job.pid, child):
         if pid and alive(pid, job.folder):
             kill_group(pid, signal.SIGKILL)
     if not (job.folder / RESULT_FILE).exists():
-        _write_json(job.folder / RESULT_FILE, {"status": "cancelled"})
+        _write_job_file(job.folder / RESULT_FILE, {"status": "cancelled"})
     return get_job(project, job.id)
 
 
@@ -444,7 +445,7 @@ def follow_log(job: Job, poll_seconds: float = 0.5) -> Iterator[str]:
 
 
 def _any_alive(job: Job) -> bool:
-    child = (_read_json(job.folder / PROCESS_FILE) or {}).get("pid")
+    child = (read_json_object(job.folder / PROCESS_FILE) or {}).get("pid")
     return any(pid and alive(pid, job.folder) for pid in (job.pid, child))
 
 
@@ -460,18 +461,9 @@ def _read_from(path: Path, offset: int) -> bytes:
 # -- small helpers -----------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _write_json(path: Path, value: Mapping[str, Any]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=2, default=str), encoding="utf-8")
-    partial.replace(path)
+def _write_job_file(path: Path, value: Mapping[str, Any]) -> None:
+    # Configs hold paths and dates: written as their text.
+    write_json_atomically(path, value, default=str)
 
 
 def _parse_time(value: Any) -> datetime | None:
