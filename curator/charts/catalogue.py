@@ -141,13 +141,9 @@ def tempo_histogram(project: Project, bin_width: float = 5.0) -> Chart:
 
 def tempo_values(project: Project) -> list[float]:
     """Every usable segment's tempo; a value that is not a number is left out."""
-    tempos = []
-    for _, text in project.catalog.effective_values("tempo"):
-        try:
-            tempos.append(float(text))
-        except ValueError:
-            continue  # a hand-typed "fast" cannot go on a BPM axis
-    return [t for t in tempos if math.isfinite(t)]
+    tempos = [music.tempo_bpm(text) for _, text in project.catalog.effective_values("tempo")]
+    # A hand-typed "fast" (None) cannot go on a BPM axis.
+    return [t for t in tempos if t is not None and math.isfinite(t)]
 
 
 def tempo_bins(tempos: list[float], bin_width: float) -> list[dict[str, Any]]:
