@@ -19,6 +19,7 @@ import numpy as np
 from curator.catalogue.audio import to_channels
 from curator.curation.probes import LearnedModel
 from curator.curation.probes import load_model as load_learned_model
+from curator.prompts.checking import prompt_problems, tag_lists, tag_phrases
 from curator.settings import reject_unknown_keys, settings_from_table
 from curator.storage.catalog import Migration
 from curator.validation import device_setting, setting
@@ -289,35 +290,3 @@ class Exporter(Plugin):
         """Write `records` (one per audio file: metadata, prompt, `filepath` relative to
         `out`) under `out`; `final` is where `out` will be once complete (None: `out`
         itself). Return the folder."""
-
-
-# -- helpers a plugin may use -----------------------------------------------------------------
-# Prompt checks live with prompt writing, which imports this module: loaded on first use.
-
-
-def prompt_problems(
-    text: str,
-    metadata: Mapping[str, Any],
-    vocabulary: Vocabulary | None = None,
-    max_chars: int | None = None,
-    require_tags: bool = True,
-) -> list[str]:
-    """Every reason `text` is not a faithful prompt for `metadata` (empty list: it is): the
-    checks `curator prompts` applies to every writer's output."""
-    from curator.prompts import writing
-
-    return writing.prompt_problems(text, metadata, vocabulary, max_chars, require_tags)
-
-
-def tag_lists(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
-    """facet -> its tags, from a metadata record's `<facet>_tags` lists."""
-    from curator.prompts import writing
-
-    return writing.tag_lists(metadata)
-
-
-def tag_phrases(vocabulary: Vocabulary | None, facet: str, tag: str) -> tuple[str, ...]:
-    """The tag's name and synonyms; just the name for a tag the vocabulary lacks."""
-    from curator.prompts import writing
-
-    return writing.tag_phrases(vocabulary, facet, tag)

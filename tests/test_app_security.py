@@ -21,7 +21,7 @@ from curator.catalogue.ingest import ingest
 from curator.curation.review import set_labels
 from curator.errors import CuratorError
 from curator.project import Project, init_project, open_project
-from curator.prompts.writing import edit_prompt
+from curator.prompts.editing import edit_prompt
 from curator.storage import HumanLabel
 from curator.tagging.runs import run_tagger
 from curator.testing import registry_of

@@ -24,7 +24,7 @@ from curator.music import (
     tempo_mentions,
     value_text,
 )
-from curator.prompts.writing import key_problems, tempo_problems
+from curator.prompts.checking import key_problems, tempo_problems
 from curator.validation import VALUE_CHECKS
 from curator.vocabulary import default_vocabulary_dir, load_vocabulary
 

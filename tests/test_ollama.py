@@ -21,7 +21,8 @@ from curator.plugins.ollama import OllamaModelMissing, OllamaUnavailable, Ollama
 from curator.plugins.ollama.fewshot import EXAMPLES, describe
 from curator.plugins.ollama.writer import clean
 from curator.project import Project, open_project
-from curator.prompts.writing import prompt_problems, segment_seed, write_prompts
+from curator.prompts.checking import prompt_problems
+from curator.prompts.writing import segment_seed, write_prompts
 from curator.storage.prompts import effective_prompts
 from curator.testing import registry_of
 from curator.vocabulary import default_vocabulary_dir, load_vocabulary

@@ -14,22 +14,14 @@ from curator import hookimpl
 from curator.api import PluginContext, PromptWriter
 from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import record_labels, segment_metadata
-from curator.errors import CuratorError
+from curator.errors import CuratorError, PromptRejected
 from curator.music import pitch_class
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project
-from curator.prompts.writing import (
-    PromptRejected,
-    edit_prompt,
-    key_problems,
-    prompt_problems,
-    prompt_table,
-    revert_prompt,
-    segment_seed,
-    tempo_problems,
-    write_prompts,
-)
+from curator.prompts.checking import key_problems, prompt_problems, tempo_problems
+from curator.prompts.editing import edit_prompt, prompt_table, revert_prompt
+from curator.prompts.writing import segment_seed, write_prompts
 from curator.registry import load_registry
 from curator.storage.prompts import effective_prompts, prompt_versions, prompts_in_use
 from curator.storage.selections import SelectionItem, save_selection

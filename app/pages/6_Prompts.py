@@ -11,14 +11,8 @@ from curator.app.session import as_text, open_page
 from curator.app.widgets import play_segment
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.prompts.writing import (
-    DEFAULT_WRITER,
-    PromptSummary,
-    edit_prompt,
-    prompt_table,
-    revert_prompt,
-    write_prompts,
-)
+from curator.prompts.editing import edit_prompt, prompt_table, revert_prompt
+from curator.prompts.writing import DEFAULT_WRITER, PromptSummary, write_prompts
 from curator.rebalance.selections import selections
 from curator.registry import load_registry
 

@@ -6,13 +6,8 @@ import click
 
 from curator.cli.common import console, interruptible, print_json, project_option, with_progress
 from curator.project import Project
-from curator.prompts.writing import (
-    DEFAULT_WRITER,
-    PromptSummary,
-    selection_segment_ids,
-    write_prompts,
-)
-from curator.storage.prompts import prompt_versions, prompts_in_use
+from curator.prompts.editing import prompt_versions, selection_segment_ids
+from curator.prompts.writing import DEFAULT_WRITER, PromptSummary, write_prompts
 
 
 def register(cli: click.Group) -> None:
@@ -94,10 +89,7 @@ def _report(summary: PromptSummary) -> None:
 
 
 def _show(project: Project, segment_id: str, as_json: bool) -> None:
-    versions = prompt_versions(project.catalog, segment_id)
-    in_use = prompts_in_use(project.catalog, [segment_id]).get(segment_id)
-    for version in versions:
-        version["in_use"] = in_use is not None and version["writer"] == in_use.writer
+    versions = prompt_versions(project, segment_id)
     if as_json:
         print_json(versions)
         return

@@ -1,10 +1,13 @@
-"""Writing a training prompt per segment with a prompt-writer plugin, and checking prompts."""
+"""Writing a training prompt per segment with a prompt-writer plugin, stored in batches.
+
+Each prompt a writer returns is checked (curator.prompts.checking) before it is stored; a
+prompt written before from the same input comes from the cache.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,31 +16,18 @@ from typing import Any
 from curator.api import PromptWriter
 from curator.catalogue.metadata import segment_metadata
 from curator.errors import CuratorError, PromptRejected
-from curator.music import (
-    key_mentions,
-    key_name,
-    mentions_tempo,
-    scale_mentions,
-    scale_name,
-    tempo_mentions,
-)
 from curator.project import Project
+from curator.prompts.checking import key_problems, tempo_problems, text_problems
 from curator.registry import Registry, load_registry
 from curator.storage import RunRecord
 from curator.storage.prompts import (
-    HUMAN,
     PromptOutcome,
     PromptRow,
     cached_prompts,
-    delete_human_prompt,
-    prompts_in_use,
     save_prompt_batch,
-    save_prompts,
     stored_input_keys,
 )
-from curator.storage.selections import selection_items
 from curator.tagging.runs import host_id, plugin_context, recording_outcome, start_or_resume_run
-from curator.vocabulary import Vocabulary
 
 DEFAULT_WRITER = "template"
 BATCH_SEGMENTS = 2048  # prompts stored per transaction at most ...
@@ -93,121 +83,6 @@ def input_key(
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-# -- checking a prompt ------------------------------------------------------------------------
-
-
-# Unicode's control characters (category Cc) other than line breaks, which are named apart.
-_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def text_problems(text: str, max_chars: int | None = None) -> list[str]:
-    """What makes `text` unusable as a prompt at all: empty, several lines, control
-    characters, too long."""
-    problems = []
-    if not text.strip():
-        problems.append("empty")
-    if "\n" in text or "\r" in text:
-        problems.append("more than one line")
-    controls = sorted({repr(c) for c in _CONTROL.findall(text)})
-    if controls:
-        problems.append(f"control character(s) {', '.join(controls)}")
-    if max_chars is not None and len(text) > max_chars:
-        problems.append(f"{len(text)} characters, more than {max_chars}")
-    return problems
-
-
-def prompt_problems(
-    text: str,
-    metadata: Mapping[str, Any],
-    vocabulary: Vocabulary | None = None,
-    max_chars: int | None = None,
-    require_tags: bool = True,
-) -> list[str]:
-    """Every reason `text` is not a faithful prompt for `metadata` (empty list: it is).
-
-    Checks the text itself, that no tempo, key or scale contradicts (or is absent from)
-    the metadata, and (require_tags) that every tag is named, by its name or a synonym.
-    """
-    problems = text_problems(text, max_chars)
-    problems += tempo_problems(text, metadata.get("tempo"))
-    problems += key_problems(text, metadata.get("key"), metadata.get("scale"))
-    if require_tags:
-        missing = missing_tags(text, metadata, vocabulary)
-        if missing:
-            problems.append(f"does not mention {', '.join(missing)}")
-    return problems
-
-
-def tag_lists(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
-    """facet -> its tags, from the metadata's `<facet>_tags` lists."""
-    return {
-        key.removesuffix("_tags"): list(value)
-        for key, value in metadata.items()
-        if key.endswith("_tags") and value
-    }
-
-
-def tag_phrases(vocabulary: Vocabulary | None, facet: str, tag: str) -> tuple[str, ...]:
-    """The tag's name and synonyms; just the name for a tag the vocabulary lacks."""
-    if vocabulary is not None and facet in vocabulary.facet_names:
-        known = vocabulary.facet(facet).tag(tag)
-        if known is not None:
-            return known.phrases
-    return (tag,)
-
-
-def missing_tags(
-    text: str, metadata: Mapping[str, Any], vocabulary: Vocabulary | None
-) -> list[str]:
-    """The metadata's tags that `text` names neither by name nor by any synonym."""
-    said = _normalized(text)
-    return [
-        tag
-        for facet, tags in tag_lists(metadata).items()
-        for tag in tags
-        if not any(_mentions(said, p) for p in tag_phrases(vocabulary, facet, tag))
-    ]
-
-
-def _normalized(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9&]+", " ", text.lower()).split())
-
-
-def _mentions(normalized_text: str, phrase: str) -> bool:
-    # "hi-hat" matches "hi hat", "hihat" and "hi-hats"; words never match inside others.
-    words = _normalized(phrase).split()
-    if not words:
-        return False
-    body = "[ ]?".join(re.escape(w) for w in words)
-    return re.search(rf"(?<![a-z0-9&]){body}(?:s|es)?(?![a-z0-9&])", normalized_text) is not None
-
-
-def tempo_problems(text: str, tempo: Any) -> list[str]:
-    """A BPM the text names that the metadata lacks or that differs by more than 1."""
-    if tempo is None:
-        return ["names a tempo the metadata does not have"] if mentions_tempo(text) else []
-    wrong = [n for n in tempo_mentions(text) if abs(n - float(tempo)) > 1.0]
-    return [f"names {n:g} BPM, the metadata says {float(tempo):g}" for n in wrong]
-
-
-def key_problems(text: str, key: Any, scale: Any) -> list[str]:
-    """A key or scale the text names that the metadata lacks or that differs from it."""
-    named = key_mentions(text)
-    scales = scale_mentions(text) + [m.scale for m in named if m.scale]
-    problems = []
-    for mention in named:
-        if key is None:
-            problems.append(f"names the key {mention.spelt}, the metadata has none")
-        elif mention.key != key_name(str(key)):
-            problems.append(f"names the key {mention.spelt}, the metadata says {key}")
-    for named_scale in scales:
-        if scale is None:
-            problems.append(f"names a {named_scale} scale, the metadata has none")
-        elif named_scale != scale_name(str(scale)):
-            problems.append(f"names a {named_scale} scale, the metadata says {scale}")
-    return problems
-
-
 # -- writing ------------------------------------------------------------------------------------
 
 
@@ -238,7 +113,7 @@ def write_prompts(
     Prompts are stored in batches, so an interrupted run resumes where it stopped.
     """
     plugin = prompt_writer(project, writer, registry)
-    job = _Job(project, plugin, seed)
+    job = _PromptRun(project, plugin, seed)
     summary = PromptSummary(job.label)
     records = _records(project, segment_ids, summary)
     keys = {sid: job.key(sid, record) for sid, record in records.items()}
@@ -269,7 +144,7 @@ def _records(
     return {sid: known[sid] for sid in wanted if sid in known}
 
 
-class _Job:
+class _PromptRun:
     """One writer's run: its identity, the batch being written, and storing it."""
 
     def __init__(self, project: Project, plugin: PromptWriter, seed: int) -> None:
@@ -377,65 +252,3 @@ class _Job:
             save_prompt_batch(self.project.catalog, self.rows, self.run_id, self.outcomes)
         self.rows, self.outcomes = [], []
         self.flushed_at = time.monotonic()
-
-
-# -- curators' edits and the prompts page -------------------------------------------------------
-
-
-def edit_prompt(project: Project, segment_id: str, text: str) -> None:
-    """Store a curator's prompt for a segment; it wins over every writer's."""
-    text = text.strip()
-    problems = text_problems(text)
-    if problems:
-        raise CuratorError(f"prompt for {segment_id} not saved: {'; '.join(problems)}")
-    save_prompts(project.catalog, [PromptRow(segment_id, HUMAN, text)])
-
-
-def revert_prompt(project: Project, segment_id: str) -> bool:
-    """Drop the curator's prompt for a segment, so the writers' is used again."""
-    return delete_human_prompt(project.catalog, segment_id)
-
-
-def selection_segment_ids(project: Project, selection: str) -> list[str]:
-    """The segments of a named selection (UnknownSelection names the known ones)."""
-    return [item.segment_id for item in selection_items(project.catalog, selection)]
-
-
-def prompt_table(
-    project: Project,
-    selection: str | None = None,
-    text: str | None = None,
-    tag: str | None = None,
-) -> list[dict[str, Any]]:
-    """Segments with their metadata and the prompt in use (and who wrote it), filtered by
-    selection, by a tag of any facet, and by text in the prompt, segment id or file name."""
-    records = segment_metadata(project, include_unusable=selection is not None)
-    ids = selection_segment_ids(project, selection) if selection else list(records)
-    in_use = prompts_in_use(project.catalog, ids)
-    rows = [_table_row(sid, records[sid], in_use.get(sid)) for sid in ids if sid in records]
-    if tag:
-        rows = [r for r in rows if tag in r["tags"]]
-    if text:
-        needle = text.lower()
-        rows = [
-            r
-            for r in rows
-            if needle in (r["prompt"] or "").lower()
-            or needle in r["id"]
-            or needle in r["source"].lower()
-        ]
-    return rows
-
-
-def _table_row(segment_id: str, record: dict[str, Any], prompt: PromptRow | None) -> dict:
-    return {
-        "id": segment_id,
-        "source": record["source"],
-        "start": record["start"],
-        "duration": record["duration"],
-        "tags": [t for tags in tag_lists(record).values() for t in tags],
-        "tempo": record.get("tempo"),
-        "key": " ".join(str(record[k]) for k in ("key", "scale") if record.get(k)) or None,
-        "prompt": prompt.text if prompt else None,
-        "writer": prompt.writer if prompt else None,
-    }

@@ -1,0 +1,92 @@
+"""Curators' prompts and the Prompts page: an edit wins over every writer's, and can be reverted.
+
+Also what the page and `curator prompts --show` read: the table of segments with the prompt
+in use, and every version of one segment's prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curator.catalogue.metadata import segment_metadata
+from curator.errors import CuratorError
+from curator.project import Project
+from curator.prompts.checking import tag_lists, text_problems
+from curator.storage import prompts as stored
+from curator.storage.prompts import (
+    HUMAN,
+    PromptRow,
+    delete_human_prompt,
+    prompts_in_use,
+    save_prompts,
+)
+from curator.storage.selections import selection_items
+
+
+def edit_prompt(project: Project, segment_id: str, text: str) -> None:
+    """Store a curator's prompt for a segment; it wins over every writer's."""
+    text = text.strip()
+    problems = text_problems(text)
+    if problems:
+        raise CuratorError(f"prompt for {segment_id} not saved: {'; '.join(problems)}")
+    save_prompts(project.catalog, [PromptRow(segment_id, HUMAN, text)])
+
+
+def revert_prompt(project: Project, segment_id: str) -> bool:
+    """Drop the curator's prompt for a segment, so the writers' is used again."""
+    return delete_human_prompt(project.catalog, segment_id)
+
+
+def prompt_versions(project: Project, segment_id: str) -> list[dict[str, Any]]:
+    """Every prompt stored for a segment (each writer's and the curator's), newest first,
+    with `in_use` true for the one training uses (a curator's edit, else the newest)."""
+    versions = [dict(version) for version in stored.prompt_versions(project.catalog, segment_id)]
+    in_use = prompts_in_use(project.catalog, [segment_id]).get(segment_id)
+    for version in versions:
+        version["in_use"] = in_use is not None and version["writer"] == in_use.writer
+    return versions
+
+
+def selection_segment_ids(project: Project, selection: str) -> list[str]:
+    """The segments of a named selection (UnknownSelection names the known ones)."""
+    return [item.segment_id for item in selection_items(project.catalog, selection)]
+
+
+def prompt_table(
+    project: Project,
+    selection: str | None = None,
+    text: str | None = None,
+    tag: str | None = None,
+) -> list[dict[str, Any]]:
+    """Segments with their metadata and the prompt in use (and who wrote it), filtered by
+    selection, by a tag of any facet, and by text in the prompt, segment id or file name."""
+    records = segment_metadata(project, include_unusable=selection is not None)
+    ids = selection_segment_ids(project, selection) if selection else list(records)
+    in_use = prompts_in_use(project.catalog, ids)
+    rows = [_table_row(sid, records[sid], in_use.get(sid)) for sid in ids if sid in records]
+    if tag:
+        rows = [r for r in rows if tag in r["tags"]]
+    if text:
+        needle = text.lower()
+        rows = [
+            r
+            for r in rows
+            if needle in (r["prompt"] or "").lower()
+            or needle in r["id"]
+            or needle in r["source"].lower()
+        ]
+    return rows
+
+
+def _table_row(segment_id: str, record: dict[str, Any], prompt: PromptRow | None) -> dict:
+    return {
+        "id": segment_id,
+        "source": record["source"],
+        "start": record["start"],
+        "duration": record["duration"],
+        "tags": [t for tags in tag_lists(record).values() for t in tags],
+        "tempo": record.get("tempo"),
+        "key": " ".join(str(record[k]) for k in ("key", "scale") if record.get(k)) or None,
+        "prompt": prompt.text if prompt else None,
+        "writer": prompt.writer if prompt else None,
+    }
