@@ -85,3 +85,17 @@ def wait_for(url: str, timeout: float = 60) -> str:
         except OSError:
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_pages_are_numbered_without_gaps_and_keep_their_addresses() -> None:
+    # Streamlit orders pages by the number and makes each page's address from the rest of
+    # its file name, so renumbering a page never changes a link to it.
+    from streamlit.source_util import page_icon_and_name
+
+    pages = sorted((Path(app_package.__file__).parent / "pages").glob("*.py"))
+    numbers = sorted(int(page.name.split("_", 1)[0]) for page in pages)
+    assert numbers == list(range(1, len(pages) + 1))
+    assert {page_icon_and_name(page)[1] for page in pages} == {
+        "Review", "History", "Charts", "Bulk_relabel", "Rebalance", "Prompts",
+        "Jobs", "Generate", "Learned_tagger",
+    }  # fmt: skip

@@ -100,7 +100,7 @@ def open_page(name: str) -> AppTest:
 
 
 def test_jobs_page_without_jobs(app_project: Project) -> None:
-    page = open_page("8_Jobs.py")
+    page = open_page("7_Jobs.py")
     assert "No jobs yet" in page.info[0].value
     assert page.radio(key="train-preset").options == ["quick LoRA", "full fine-tune"]
     page.button(key="train-start").click().run()
@@ -109,7 +109,7 @@ def test_jobs_page_without_jobs(app_project: Project) -> None:
 
 @pytest.mark.slow
 def test_start_a_quick_lora_and_watch_it(app_project: Project, tmp_path: Path) -> None:
-    page = open_page("8_Jobs.py")
+    page = open_page("7_Jobs.py")
     page.selectbox(key="train-export-choice").select("another folder…").run()
     page.text_input(key="train-export-folder").input(str(tmp_path / "export")).run()
     page.number_input(key="train-steps-quick LoRA").set_value(5).run()
@@ -131,7 +131,7 @@ def test_start_a_quick_lora_and_watch_it(app_project: Project, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_cancel_a_running_job_from_the_page(app_project: Project, tmp_path: Path) -> None:
-    page = open_page("8_Jobs.py")
+    page = open_page("7_Jobs.py")
     page.selectbox(key="train-export-choice").select("another folder…").run()
     page.text_input(key="train-export-folder").input(str(tmp_path / "export")).run()
     page.radio(key="train-preset").set_value("full fine-tune").run()
@@ -149,7 +149,7 @@ def test_cancel_a_running_job_from_the_page(app_project: Project, tmp_path: Path
 
 @pytest.mark.slow
 def test_generate_page_builds_prompts(app_project: Project) -> None:
-    page = open_page("9_Generate.py")
+    page = open_page("8_Generate.py")
     page.selectbox(key="b-genre").select("trap").run()
     page.selectbox(key="b-mood").select("dark").run()
     page.multiselect(key="b-instruments").select("808").select("piano").run()
@@ -166,7 +166,7 @@ def test_generate_page_builds_prompts(app_project: Project) -> None:
 
 @pytest.mark.slow
 def test_generate_compares_base_and_fine_tune_side_by_side(app_project: Project) -> None:
-    trained = open_page("8_Jobs.py")
+    trained = open_page("7_Jobs.py")
     trained.selectbox(key="train-export-choice").select("another folder…").run()
     trained.text_input(key="train-export-folder").input(str(app_project.root.parent / "export"))
     trained.run()
@@ -175,7 +175,7 @@ def test_generate_compares_base_and_fine_tune_side_by_side(app_project: Project)
     (train_job,) = list_jobs(app_project)
     wait_for_job(app_project, train_job.id, poll_seconds=0.05)
 
-    page = open_page("9_Generate.py")
+    page = open_page("8_Generate.py")
     assert page.multiselect(key="g-tuned").value == [f"{train_job.id} (LoRA, 2 steps)"]
     page.text_area(key="gen-prompts").input("A dark trap beat at 120 BPM in A minor").run()
     page.number_input(key="g-seconds").set_value(6.0).run()

@@ -148,7 +148,7 @@ def test_the_jobs_page_refuses_a_typed_folder_outside_the_roots(
     project: Project, monkeypatch
 ) -> None:
     monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
-    page = AppTest.from_file(str(APP / "pages" / "8_Jobs.py"), default_timeout=60).run()
+    page = AppTest.from_file(str(APP / "pages" / "7_Jobs.py"), default_timeout=60).run()
     page.selectbox(key="train-export-choice").select("another folder…").run()
     page.text_input(key="train-export-folder").input("/etc").run()
     page.text_input(key="train-model-config").input(str(project.root / "model_config.json"))

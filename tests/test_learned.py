@@ -192,7 +192,7 @@ def test_learned_tagger_page_trains_reports_diffs_and_applies(
     reviewed: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CURATOR_PROJECT", str(reviewed.project.root))
-    page = AppTest.from_file(str(PAGES / "10_Learned_tagger.py"), default_timeout=60).run()
+    page = AppTest.from_file(str(PAGES / "9_Learned_tagger.py"), default_timeout=60).run()
     assert not page.exception, page.exception
     assert any("No learned tagger yet" in i.value for i in page.info)
     page.button(key="learn-train").click().run()
