@@ -17,7 +17,7 @@ from typing import Any
 
 
 def replace_atomically(
-    path: Path, write: Callable[[Path], None], temporary: Path | None = None
+    path: Path, write: Callable[[Path], object], temporary: Path | None = None
 ) -> None:
     """Call `write(temporary)`, then rename the temporary file onto `path`.
 
