@@ -24,8 +24,8 @@ def register(cli: click.Group) -> None:
 def plugins(as_json: bool) -> None:
     """List installed plugins: version, what each provides, and why any failed to load.
 
-    CURATOR_LOAD_PLUGINS=a,b loads only those plugins; CURATOR_TRACE_PLUGINS=1 traces
-    every hook call.
+    CURATOR_LOAD_PLUGINS=a,b loads only those plugins (the others are listed as skipped);
+    CURATOR_TRACE_PLUGINS=1 traces every hook call.
     """
     report = plugin_report(load_registry())
     if as_json:
