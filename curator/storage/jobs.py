@@ -27,11 +27,6 @@ def add_job(
         )
 
 
-def update_job(catalog: Catalog, job_id: str, **changes: Any) -> None:
-    """Set some of status, pid, error, started_at, finished_at of one job."""
-    update_jobs(catalog, {job_id: changes})
-
-
 def update_jobs(catalog: Catalog, updates: Mapping[str, Mapping[str, Any]]) -> None:
     """Several jobs' changes in one transaction (refreshing the list after a restart)."""
     updates = {job_id: changes for job_id, changes in updates.items() if changes}

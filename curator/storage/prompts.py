@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from curator.storage import Catalog
-from curator.storage.sql import PROMPT_IN_USE_ORDER, register_segments
+from curator.storage.sql import PROMPT_IN_USE_ORDER, insert_columns, register_segments
 
 HUMAN = "human"
 
@@ -53,34 +52,16 @@ def _prompt_columns(rows: Sequence[PromptRow]) -> dict[str, list[object]]:
     }
 
 
-_COLUMN_TYPES = {"run_id": "INTEGER"}
 _REPLACE_PROMPT = (
     "ON CONFLICT (segment_id, writer) DO UPDATE SET text = excluded.text, "
     "run_id = excluded.run_id, input_key = excluded.input_key, created_at = now()"
 )
 
 
-def _upsert(con: Any, table: str, columns: dict[str, list[object]], conflict: str) -> None:
-    """Insert rows given as columns in one statement.
-
-    Thousands of prompts per batch: one scan of registered columns is tens of times
-    faster than multi-row VALUES statements. The table, column names and `conflict` are
-    the code's own; values travel in the registered columns.
-    """
-    if not columns or not next(iter(columns.values())):
-        return
-    con.register(f"_{table}_rows", {k: np.array(v, dtype=object) for k, v in columns.items()})
-    selects = ", ".join(f"{k}::{_COLUMN_TYPES.get(k, 'VARCHAR')} AS {k}" for k in columns)
-    con.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selects} FROM _{table}_rows {conflict}"
-    )
-    con.unregister(f"_{table}_rows")
-
-
 def save_prompts(catalog: Catalog, rows: Sequence[PromptRow]) -> None:
     """Store prompts, replacing any earlier one by the same writer for the same segment."""
     with catalog.transaction() as con:
-        _upsert(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
+        insert_columns(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
 
 
 def save_prompt_batch(
@@ -93,10 +74,10 @@ def save_prompt_batch(
     """One batch of a writing run in one transaction: the prompts, their cache entries
     (unless `cache` is off) and each segment's outcome in the run's items."""
     with catalog.transaction() as con:
-        _upsert(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
+        insert_columns(con, "prompts", _prompt_columns(rows), _REPLACE_PROMPT)
         if cache:
             keyed = [r for r in rows if r.input_key]
-            _upsert(
+            insert_columns(
                 con,
                 "prompt_cache",
                 {
@@ -107,7 +88,7 @@ def save_prompt_batch(
                 "ON CONFLICT (input_key) DO UPDATE SET text = excluded.text, created_at = now()",
             )
         if run_id is not None:
-            _upsert(
+            insert_columns(
                 con,
                 "run_items",
                 {

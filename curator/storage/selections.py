@@ -11,7 +11,7 @@ import numpy as np
 
 from curator.errors import CuratorError
 from curator.storage import Catalog
-from curator.storage.sql import dicts, register_columns
+from curator.storage.sql import dicts, insert_columns
 
 SPLITS = ("train", "validation")
 
@@ -42,8 +42,6 @@ def save_selection(
     bad = sorted({item.split for item in items} - set(SPLITS))
     if bad:
         raise CuratorError(f"selection {name!r}: unknown split(s) {', '.join(bad)}")
-    # Numpy columns scanned by DuckDB: 20,000 items in well under a second, where
-    # multi-row VALUES statements take seconds.
     columns = {
         "selection": np.full(len(items), name, dtype=object),
         "segment_id": np.array([item.segment_id for item in items], dtype=object),
@@ -58,12 +56,7 @@ def save_selection(
             "INSERT INTO selections (name, method, settings, report) VALUES (?, ?, ?, ?)",
             [name, method, json.dumps(settings or {}), json.dumps(report or {})],
         )
-        if items:
-            source = register_columns(con, "_selection_items", columns)
-            con.execute(
-                "INSERT INTO selection_items (selection, segment_id, repeats, weight, split) "
-                f"SELECT * FROM ({source})"
-            )
+        insert_columns(con, "selection_items", columns)
 
 
 def selections(catalog: Catalog) -> list[dict[str, Any]]:

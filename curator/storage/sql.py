@@ -7,9 +7,6 @@ from typing import Any
 
 import numpy as np
 
-_ROWS_PER_STATEMENT = 256
-
-
 # A segment goes into training when its track is present and it is neither silent nor
 # excluded by a curator (s = segments, t = tracks).
 USABLE = "t.status = 'ingested' AND NOT s.silent AND NOT s.excluded"
@@ -118,26 +115,41 @@ def scalar(con: Any, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -
     return row[0] if row else None
 
 
-def insert(con: Any, table: str, rows: list[dict[str, Any]], conflict: str = "") -> None:
-    """Insert rows with multi-row VALUES statements, a few hundred rows per statement.
+def insert_columns(con: Any, table: str, columns: Mapping[str, Any], conflict: str = "") -> None:
+    """Insert rows given as columns (equal-length sequences; a 2-D array is a FLOAT[] column)
+    in one INSERT ... SELECT over them.
 
-    Row-by-row inserts are two orders of magnitude slower, and going through Arrow costs
-    every short-lived command seconds of pandas import on its first use. The table, the
-    column names (the keys of `rows`) and `conflict` are the code's own; values are parameters.
+    The one way rows go in, whatever their number. DuckDB scans registered numpy columns
+    without pandas or pyarrow; measured here (2 cores), 2,000 rows take 4 ms where multi-row
+    VALUES statements take 80 ms, 20,000 take 26 ms against 1 s, and under 50 rows VALUES
+    would save about a millisecond. The table, the column names and `conflict` are the
+    code's own; values travel in the columns, never in the SQL.
     """
-    if not rows:
+    arrays = {name: _column(values) for name, values in columns.items()}
+    if not arrays or not len(next(iter(arrays.values()))):
         return
-    columns = list(rows[0])
-    one_row = "(" + ", ".join("?" * len(columns)) + ")"
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        values = ", ".join([one_row] * len(chunk))
-        params = [row[column] for row in chunk for column in columns]
-        con.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}", params
-        )
+    view = f"_{table}_rows"
+    source = register_columns(con, view, arrays)
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) {source} {conflict}")
+    finally:
+        con.unregister(view)
+
+
+def insert(con: Any, table: str, rows: Sequence[Mapping[str, Any]], conflict: str = "") -> None:
+    """Insert rows given as dicts with the same keys; see `insert_columns`."""
+    if rows:
+        insert_columns(con, table, {key: [row[key] for row in rows] for key in rows[0]}, conflict)
+
+
+def _column(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
+    # Not np.array, which would turn a column of lists into a 2-D array.
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def insert_temp(con: Any, name: str, rows: list[dict[str, Any]]) -> None:
+    """A temporary table `name` of paths (rows {"path": ...}) to join against."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (path VARCHAR)")
     insert(con, name, rows)
