@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from curator import app as app_package
+from curator.access.users import add_user, users_file
 from curator.api import PluginContext
 from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import record_labels, segment_metadata
@@ -120,3 +121,25 @@ def test_writing_prompts_for_the_filtered_segments(prompted: Project) -> None:
     writer.setup(PluginContext(vocabulary=prompted.vocabulary()))
     metadata = segment_metadata(prompted)
     assert after[ids[0]] == writer.write(metadata[ids[0]], segment_seed(7, ids[0]))
+
+
+def test_a_signed_in_curators_prompt_edit_is_stored_and_shown_under_that_name(
+    prompted: Project, monkeypatch
+) -> None:
+    add_user(users_file(prompted), "ana", "correct horse")
+    monkeypatch.setenv("CURATOR_USER", "server-login")  # whoever runs the app is not the curator
+    segment_id = sorted(segment_metadata(prompted))[0]
+    page = AppTest.from_file(PAGE, default_timeout=60).run()
+    page.text_input[0].input("ana")
+    page.text_input[1].input("correct horse")
+    page.button[0].click().run()
+    assert not page.exception, page.exception
+    editor(page, segment_id).input("Ana's words: a menacing trap beat.")
+    page.button(key=f"save-{segment_id}").click().run()
+    assert not page.exception, page.exception
+    in_use = prompts_in_use(prompted.catalog, [segment_id])[segment_id]
+    assert (in_use.writer, in_use.actor) == ("human", "ana")
+    table = page.dataframe[0].value
+    assert table.set_index("id")["curator"][segment_id] == "ana"
+    assert table["curator"].isna().sum() == 3  # writers' prompts name their writer instead
+    assert "Edited by ana" in [c.value for c in page.caption]

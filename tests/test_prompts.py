@@ -476,3 +476,24 @@ def test_cli_help_explains_the_command(run_cli) -> None:
     for option in ("--selection", "--writer", "--seed", "--force", "--limit", "--show"):
         assert option in text
     assert "human" in text.lower() or "curator's edit" in text
+
+
+def test_a_curators_edit_records_who_made_it_and_show_names_them(
+    labelled: Project, run_cli, only_writers, monkeypatch
+) -> None:
+    write_prompts(labelled, registry=template_only())
+    first, second = sorted(segment_metadata(labelled))[:2]
+    edit_prompt(labelled, first, "Ana's words about this trap beat.", actor="ana")
+    monkeypatch.setenv("CURATOR_USER", "ben")
+    edit_prompt(labelled, second, "Ben's words about this beat.")  # no name: as the CLI names one
+    versions = prompt_versions(labelled.catalog, first)
+    assert [(v["writer"], v["actor"]) for v in versions] == [("human", "ana"), ("template@1", None)]
+    assert prompts_in_use(labelled.catalog, [second])[second].actor == "ben"
+    edit_prompt(labelled, first, "Ben's rewording of Ana's prompt.")  # the latest editor counts
+    assert prompts_in_use(labelled.catalog, [first])[first].actor == "ben"
+    shown = run_cli("prompts", "--project", labelled.root, "--show", first).stdout.splitlines()
+    assert shown[0].startswith("in use  human (ben)") and "template@1" in shown[1]
+    as_json = json.loads(
+        run_cli("prompts", "--project", labelled.root, "--show", first, "--json").stdout
+    )
+    assert [v["actor"] for v in as_json] == ["ben", None]

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from curator.app.session import as_text, open_page
+from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import play_segment
 from curator.errors import CuratorError
 from curator.project import Project
@@ -82,6 +82,8 @@ def segment_editor(project: Project, row: dict[str, Any]) -> None:
         st.caption(as_text(" · ".join(facts)))
         play_segment(row)
         st.caption(f"In use: {as_text(who_wrote(row))}")
+        if row["actor"]:
+            st.caption(f"Edited by {as_text(row['actor'])}")
         # The key follows the prompt, so the box shows the new text after a save or revert.
         digest = hashlib.sha1((row["prompt"] or "").encode()).hexdigest()[:8]
         text = st.text_area("Prompt", row["prompt"] or "", key=f"prompt-{row['id']}-{digest}")
@@ -103,7 +105,7 @@ def who_wrote(row: dict[str, Any]) -> str:
 
 def save(project: Project, segment_id: str, text: str) -> None:
     try:
-        edit_prompt(project, segment_id, text)
+        edit_prompt(project, segment_id, text, actor=page_curator())
     except CuratorError as exc:
         st.error(as_text(exc))
         return
@@ -124,7 +126,10 @@ def main() -> None:
         st.info("No segment matches the filter.")
         return
     st.dataframe(
-        [{k: r[k] for k in ("id", "prompt", "writer")} for r in rows],
+        [
+            {"id": r["id"], "prompt": r["prompt"], "writer": r["writer"], "curator": r["actor"]}
+            for r in rows
+        ],
         hide_index=True,
         width="stretch",
     )

@@ -31,7 +31,8 @@ def register(cli: click.Group) -> None:
     "--show",
     "show_id",
     metavar="SEGMENT_ID",
-    help="Print every prompt stored for this segment (the one in use first) and stop.",
+    help="Print every prompt stored for this segment (the one in use first, a curator's "
+    "edit with the curator's name) and stop.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or --show) as JSON.")
 def prompts(
@@ -98,7 +99,6 @@ def _show(project: Project, segment_id: str, as_json: bool) -> None:
         return
     for version in versions:
         mark = "in use" if version["in_use"] else "      "
-        click.echo(
-            f"{mark}  {version['writer']:<14} {version['created_at']:%Y-%m-%d %H:%M}  "
-            f"{version['text']}"
-        )
+        # A curator's edit names its curator; a writer's prompt is named by its writer.
+        who = version["writer"] + (f" ({version['actor']})" if version["actor"] else "")
+        click.echo(f"{mark}  {who:<20} {version['created_at']:%Y-%m-%d %H:%M}  {version['text']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from curator.catalogue.metadata import segment_metadata
+from curator.curation.review import current_curator
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.prompts.checking import tag_lists, text_problems
@@ -23,13 +24,15 @@ from curator.storage.prompts import (
 from curator.storage.selections import selection_items
 
 
-def edit_prompt(project: Project, segment_id: str, text: str) -> None:
-    """Store a curator's prompt for a segment; it wins over every writer's."""
+def edit_prompt(project: Project, segment_id: str, text: str, actor: str | None = None) -> None:
+    """Store a curator's prompt for a segment, under `actor` (default: `current_curator()`);
+    it wins over every writer's."""
     text = text.strip()
     problems = text_problems(text)
     if problems:
         raise CuratorError(f"prompt for {segment_id} not saved: {'; '.join(problems)}")
-    save_prompts(project.catalog, [PromptRow(segment_id, HUMAN, text)])
+    row = PromptRow(segment_id, HUMAN, text, actor=actor or current_curator())
+    save_prompts(project.catalog, [row])
 
 
 def revert_prompt(project: Project, segment_id: str) -> bool:
@@ -58,8 +61,9 @@ def prompt_table(
     text: str | None = None,
     tag: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Segments with their metadata and the prompt in use (and who wrote it), filtered by
-    selection, by a tag of any facet, and by text in the prompt, segment id or file name."""
+    """Segments with their metadata and the prompt in use (who wrote it: `writer`, and for a
+    curator's edit `actor`), filtered by selection, by a tag of any facet, and by text in the
+    prompt, segment id or file name."""
     records = segment_metadata(project, include_unusable=selection is not None)
     ids = selection_segment_ids(project, selection) if selection else list(records)
     in_use = prompts_in_use(project.catalog, ids)
@@ -89,4 +93,5 @@ def _table_row(segment_id: str, record: dict[str, Any], prompt: PromptRow | None
         "key": " ".join(str(record[k]) for k in ("key", "scale") if record.get(k)) or None,
         "prompt": prompt.text if prompt else None,
         "writer": prompt.writer if prompt else None,
+        "actor": prompt.actor if prompt else None,
     }

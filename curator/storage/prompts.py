@@ -19,6 +19,7 @@ class PromptRow:
 
     input_key: what the prompt was written from (see curator.prompts.writing.input_key); None for
       a curator's edit.
+    actor: the curator who saved an edit; None for a writer's prompt (`writer` names it).
     """
 
     segment_id: str
@@ -26,6 +27,7 @@ class PromptRow:
     text: str
     run_id: int | None = None
     input_key: str | None = None
+    actor: str | None = None
 
     @property
     def source_kind(self) -> str:
@@ -49,12 +51,14 @@ def _prompt_columns(rows: Sequence[PromptRow]) -> dict[str, list[object]]:
         "source_kind": [r.source_kind for r in rows],
         "run_id": [r.run_id for r in rows],
         "input_key": [r.input_key for r in rows],
+        "actor": [r.actor for r in rows],
     }
 
 
 _REPLACE_PROMPT = (
     "ON CONFLICT (segment_id, writer) DO UPDATE SET text = excluded.text, "
-    "run_id = excluded.run_id, input_key = excluded.input_key, created_at = now()"
+    "run_id = excluded.run_id, input_key = excluded.input_key, actor = excluded.actor, "
+    "created_at = now()"
 )
 
 
@@ -149,7 +153,7 @@ def prompts_in_use(
             where = "segment_id IN (SELECT segment_id FROM _segments)"
         model_ok = "split_part(writer, '@', 1) = $writer" if writer else "true"
         rows = con.execute(
-            "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key), "
+            "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key, actor), "
             f"{PROMPT_IN_USE_ORDER}) "
             f"FROM prompts WHERE {where} AND (source_kind = 'human' OR {model_ok}) "
             "GROUP BY segment_id",
@@ -159,14 +163,15 @@ def prompts_in_use(
 
 
 def prompt_versions(catalog: Catalog, segment_id: str) -> list[dict[str, object]]:
-    """Every prompt stored for one segment (each writer's and the curator's), newest first."""
+    """Every prompt stored for one segment (each writer's and the curator's), newest first;
+    `actor` names the curator of an edit."""
     with catalog.connect() as con:
         rows = con.execute(
-            "SELECT writer, text, source_kind, run_id, created_at FROM prompts "
+            "SELECT writer, text, source_kind, run_id, actor, created_at FROM prompts "
             "WHERE segment_id = ? ORDER BY source_kind = 'human' DESC, created_at DESC",
             [segment_id],
         ).fetchall()
-    names = ("writer", "text", "source_kind", "run_id", "created_at")
+    names = ("writer", "text", "source_kind", "run_id", "actor", "created_at")
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
