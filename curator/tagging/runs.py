@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)  # e.g. leftover shards set aside
 
 
-def plugin_context(
-    project: Project, name: str, registry: Registry | None = None
-) -> PluginContext:
+def plugin_context(project: Project, name: str, registry: Registry | None = None) -> PluginContext:
     """What plugin `name` is given: its settings table, the vocabulary, a cache folder, the
     catalogue (its plugin's migrations applied first) and the other plugins of `registry`
     (None: the installed ones)."""
