@@ -614,3 +614,55 @@ def test_an_export_killed_while_its_exporter_writes_resumes(
     assert not staging_path(out).exists() and not previous_path(out).exists()
     assert not (out / "extras").exists()
     run(exportable, out)  # and the export it left is replaced in turn
+
+
+@pytest.fixture
+def beats_under_r(project: Project, write_audio, tmp_path: Path) -> tuple[Project, Path]:
+    """A project ingested from folder R whose audio sits only in R/beats, none in R itself."""
+    project = short_segments(project)
+    root = tmp_path / "R"
+    for i in range(2):
+        write_audio(f"beats/track{i}.wav", 15.0, seed=i, root=root)
+    return project, root
+
+
+def test_cli_refuses_an_export_inside_a_folder_given_to_ingest_with_no_audio_of_its_own(
+    run_curator, beats_under_r: tuple[Project, Path]
+) -> None:
+    # The inferred check saw only R/beats (where the files are), so R/exports was allowed
+    # and the next `curator ingest R` took the exported audio as new tracks.
+    project, root = beats_under_r
+    ingested = run_curator("ingest", root, "--project", project.root)
+    assert ingested.returncode == 0, ingested.stderr
+    out = root / "exports"
+    result = run_curator("export", out, "--project", project.root)
+    assert result.returncode == 1, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {out}: is inside {root}, a folder given to `curator ingest`")
+    assert "new tracks" in line and "Traceback" not in result.stderr
+    assert not out.exists() and not staging_path(out).exists()
+
+
+def test_a_folder_beside_the_ingested_ones_is_still_allowed(
+    beats_under_r: tuple[Project, Path], tmp_path: Path
+) -> None:
+    project, root = beats_under_r
+    ingest(project, [root])
+    ids = [row["id"] for row in project.catalog.segment_rows()]
+    save_prompts(project.catalog, [PromptRow(i, "template@1", "A beat.") for i in ids])
+    for out in (tmp_path / "exports", tmp_path / "R-exports"):  # R-exports shares R's prefix
+        assert run(project, out).segments == 4
+    with pytest.raises(CuratorError, match=f"{tmp_path}: holds {root}"):
+        run(project, tmp_path)
+
+
+def test_without_a_recorded_folder_the_files_folders_are_still_refused(
+    beats_under_r: tuple[Project, Path],
+) -> None:
+    # Files given one by one record no folder, like a catalogue ingested before folders were
+    # recorded: their folders, found from the files' paths, are refused all the same.
+    project, root = beats_under_r
+    ingest(project, sorted((root / "beats").glob("*.wav")))
+    assert project.catalog.ingest_sources() == []
+    with pytest.raises(CuratorError, match=f"is inside {root / 'beats'}, a folder ingest scans"):
+        run(project, root / "beats" / "exports")

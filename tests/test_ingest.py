@@ -240,3 +240,14 @@ def test_segments_follow_the_settings(tmp_path: Path, write_audio) -> None:
     rows = project.catalog.segment_rows()
     assert len(rows) == 3
     assert all(5.0 <= r["duration"] <= 8.0 for r in rows)
+
+
+def test_the_folders_ingest_was_given_are_recorded_once(
+    project: Project, write_audio, tmp_path: Path
+) -> None:
+    # Export refuses to write inside them (the next ingest would take its audio as tracks).
+    root = write_audio("R/beats/one.wav", 40).parent.parent
+    loose = write_audio("loose/two.wav", 40, seed=1)
+    ingest(project, [root, loose, tmp_path / "no-such-folder"])
+    ingest(project, [root])  # a re-ingest adds no second record
+    assert project.catalog.ingest_sources() == [str(root)]

@@ -78,6 +78,12 @@ def scan(
     return sorted(found), errors
 
 
+def scanned_folders(sources: Iterable[Path]) -> list[str]:
+    """The folders among `sources` that `scan` walks, as absolute paths."""
+    roots = [os.path.abspath(source) for source in sources]
+    return sorted({root for root in roots if os.path.isdir(root) and not os.path.islink(root)})
+
+
 def _walk(root: str, wanted: set[str]) -> Iterable[str]:
     # Links to folders are not followed (they can loop); links to files are listed, so a
     # dangling one is reported rather than silently ignored.
@@ -265,6 +271,9 @@ def ingest(
     settings, catalog = project.settings.ingest, project.catalog
     summary = IngestSummary()
     paths, source_errors = scan(sources, settings.extensions)
+    # Recorded before any file: export must stay out of these folders even if this ingest
+    # is interrupted, and even where a folder's audio sits only in its subfolders.
+    catalog.record_ingest_sources(scanned_folders(sources))
     summary.problems.extend((src, "failed", reason) for src, reason in source_errors)
     summary.found = len(paths)
     known = catalog.known_files()

@@ -26,7 +26,8 @@ def ingest_command(project: Project, sources: tuple[Path, ...]) -> None:
     as set in curator.toml [ingest]. Re-running skips unchanged files, adds new ones and
     marks vanished ones missing. Bad files are listed with the reason and the rest goes
     on; the command fails only when nothing at all could be read. Interrupt it at any
-    time: what it finished is kept, and running it again completes the job.
+    time: what it finished is kept, and running it again completes the job. The folders
+    given are remembered: `curator export` refuses to write inside them.
     """
     kept = "finished files are saved; run the same command again to do the rest."
     with interruptible(kept) as interrupted, progress_bar("Ingesting") as update:

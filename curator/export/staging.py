@@ -179,10 +179,11 @@ def remove_previous(out: Path) -> None:
 def check_destination(project: Project, out: Path) -> None:
     """Raise CuratorError unless an export may be built at `out` (an absolute path).
 
-    Refused: a folder ingest scans or one holding the project's audio (the next ingest
-    would take the exported files as new tracks), the project folder itself and the
-    folders it manages, and any `out`, staging or previous folder that is not provably an
-    export Curator wrote (`why_not_ours`).
+    Refused: a folder given to ingest, or one inside or holding it (the next ingest would
+    take the exported files as new tracks), the same around the folders of the files ingest
+    found (all that a catalogue from before ingest recorded its folders can tell), the
+    project folder itself and the folders it manages, and any `out`, staging or previous
+    folder that is not provably an export Curator wrote (`why_not_ours`).
     """
     _check_not_ingested(project, out)
     _check_not_managed(project, out)
@@ -191,6 +192,32 @@ def check_destination(project: Project, out: Path) -> None:
 
 
 def _check_not_ingested(project: Project, out: Path) -> None:
+    _check_outside_sources(project, out)
+    _check_outside_scanned(project, out)
+
+
+def _check_outside_sources(project: Project, out: Path) -> None:
+    """Refuse `out` inside, at or around a folder ingest was given, audio in it or not."""
+    for source in project.catalog.ingest_sources():
+        real = Path(source).resolve()
+        if out == real or real in out.parents:
+            where = "is" if out == real else "is inside"
+            raise CuratorError(
+                f"{out}: {where} {source}, a folder given to `curator ingest`; the next ingest "
+                "of it would take the exported audio as new tracks, so choose a folder outside "
+                "the project's audio sources"
+            )
+        if out in real.parents:
+            raise CuratorError(
+                f"{out}: holds {source}, a folder given to `curator ingest`; an export "
+                "replaces the whole folder it is written to, so choose one outside the "
+                "project's audio sources"
+            )
+
+
+def _check_outside_scanned(project: Project, out: Path) -> None:
+    """The same check for the folders of the files ingest found: all that a catalogue
+    ingested before the folders were recorded (`ingest_sources`) can tell."""
     scanned: dict[Path, str] = {}
     for path, _, _ in project.catalog.file_rows():
         scanned.setdefault(Path(path).parent, path)

@@ -111,6 +111,24 @@ class IngestStore(CatalogBase):
                     [path, track_id],
                 )
 
+    def record_ingest_sources(self, folders: Sequence[str]) -> None:
+        """Remember folders ingest was given (absolute paths); once each, however often."""
+        if not folders:
+            return
+        with self.transaction() as con:
+            insert(
+                con,
+                "ingest_sources",
+                [{"path": folder} for folder in folders],
+                "ON CONFLICT (path) DO UPDATE SET last_ingested = now()",
+            )
+
+    def ingest_sources(self) -> list[str]:
+        """Every folder ingest was given (see `record_ingest_sources`), by path."""
+        with self.connect() as con:
+            rows = con.execute("SELECT path FROM ingest_sources ORDER BY path").fetchall()
+        return [path for (path,) in rows]
+
     def mark_files_missing(self, paths: Sequence[str]) -> None:
         """Files that vanished since the last scan; their tracks follow if no copy is left."""
         with self.transaction() as con:
