@@ -52,6 +52,7 @@ from curator.storage.exports import exports as recorded_exports
 from curator.storage.exports import record_export
 from curator.storage.prompts import effective_prompts
 from curator.storage.selections import SelectionItem, selection_items
+from curator.tagging.runs import settle_dead_runs
 
 # -- settings ----------------------------------------------------------------------------------
 
@@ -103,6 +104,9 @@ def export(
     check_settings(settings)
     out = out.expanduser().resolve()
     check_destination(project, out)
+    # A prompt run an earlier export finished while the catalogue was busy may still be
+    # recorded as running; with no prompt missing now, nothing else would settle it.
+    settle_dead_runs(project)
     registry = registry or load_registry()
     exporter = _exporter(project, settings.exporter, registry)
     summary = ExportSummary(out, selection, f"{exporter.name}@{exporter.version}")

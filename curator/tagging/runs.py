@@ -120,8 +120,13 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def settle_dead_runs(project: Project, runs: Iterable[Mapping[str, Any]]) -> None:
-    """Record as interrupted the runs still recorded as running whose process is gone."""
+def settle_dead_runs(project: Project, runs: Iterable[Mapping[str, Any]] | None = None) -> None:
+    """Record as interrupted the runs still recorded as running whose process is gone.
+
+    A run whose last write was refused by a busy catalogue stays "running" on record; every
+    command that starts work settles such runs first, so none stays "running" forever.
+    """
+    runs = project.catalog.runs() if runs is None else runs
     dead = [r["id"] for r in runs if r["status"] == "running" and run_state(r) == "interrupted"]
     project.catalog.mark_runs_interrupted(dead)
 
