@@ -39,6 +39,17 @@ def tone(
     return np.repeat(mono[:, None], channels, axis=1).astype(np.float32)
 
 
+def two_tone_project(audio: Path, root: Path) -> Project:
+    """Two 45 s tones (seeds 0 and 1) written to `audio`, ingested into a new project at `root`."""
+    from curator.catalogue.ingest import ingest
+
+    for seed in (0, 1):
+        sf.write(str(audio / f"beat{seed}.wav"), tone(45, seed=seed), SR)
+    project = init_project(root)
+    ingest(project, [audio])
+    return project
+
+
 def write_blocks(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> None:
     """sf.write in blocks: libsndfile's Vorbis encoder crashes on one very large write."""
     with sf.SoundFile(str(path), "w", sr, data.shape[1], subtype=subtype) as handle:

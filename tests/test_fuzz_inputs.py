@@ -13,16 +13,14 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
-import soundfile as sf
-from conftest import SR, tone
+from conftest import two_tone_project
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import import_metadata
 from curator.curation.review import ReviewFilter, bulk_relabel, save_segment, set_labels
 from curator.errors import CuratorError
-from curator.project import Project, init_project, open_project
+from curator.project import Project, open_project
 from curator.storage import HumanLabel
 from curator.validation import TAG_MAX_CHARS, VALUE_CHECKS, bounds_problem
 from curator.vocabulary import add_tag, default_vocabulary_dir, load_vocabulary
@@ -37,12 +35,9 @@ FACETS = [*DEFAULT.facet_names, "tempo", "key", "scale"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    audio = tmp_path_factory.mktemp("beats")
-    for seed in (0, 1):
-        sf.write(str(audio / f"beat{seed}.wav"), tone(45, seed=seed), SR)
-    project = init_project(tmp_path_factory.mktemp("fuzz") / "project")
-    ingest(project, [audio])
-    return project
+    return two_tone_project(
+        tmp_path_factory.mktemp("beats"), tmp_path_factory.mktemp("fuzz") / "project"
+    )
 
 
 @pytest.fixture(scope="module")

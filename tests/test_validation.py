@@ -8,10 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import soundfile as sf
-from conftest import SR, tone
+from conftest import two_tone_project
 
-from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import import_metadata, segment_metadata
 from curator.curation.review import (
     ReviewFilter,
@@ -25,7 +23,7 @@ from curator.plugins.clap.settings import ClapSettings
 from curator.plugins.learned.settings import LearnedSettings
 from curator.plugins.minilm.settings import MiniLMSettings
 from curator.plugins.musicnn.settings import MusicnnSettings
-from curator.project import Project, init_project, open_project
+from curator.project import Project, open_project
 from curator.settings import load_settings
 from curator.storage import HumanLabel
 from curator.validation import key_name, tempo_text
@@ -38,11 +36,7 @@ LONG = "x" * 10_000
 def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two tracks, four segments, the default vocabulary: made once, copied per test."""
     audio = tmp_path_factory.mktemp("beats")
-    for seed in (0, 1):
-        sf.write(str(audio / f"beat{seed}.wav"), tone(45, seed=seed), SR)
-    project = init_project(tmp_path_factory.mktemp("template") / "project")
-    ingest(project, [audio])
-    return project.root
+    return two_tone_project(audio, tmp_path_factory.mktemp("template") / "project").root
 
 
 @pytest.fixture
