@@ -10,7 +10,7 @@ system-deps:
 test: setup system-deps
 	.venv/bin/pytest
 
-demo: setup
+demo: setup system-deps
 	bash scripts/demo.sh
 
 lint: setup
