@@ -50,6 +50,7 @@ __all__ = [
     "load_learned_model",
     "prompt_problems",
     "reject_unknown_keys",
+    "resolve_device",
     "setting",
     "settings_from_table",
     "tag_lists",
@@ -290,3 +291,12 @@ class Exporter(Plugin):
         """Write `records` (one per audio file: metadata, prompt, `filepath` relative to
         `out`) under `out`; `final` is where `out` will be once complete (None: `out`
         itself). Return the folder."""
+
+
+def resolve_device(device: str) -> str:
+    """The torch device a plugin runs on: "auto" or empty picks cuda when there is one."""
+    import torch  # here, not at import: the CLI starts without torch
+
+    if device in ("", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

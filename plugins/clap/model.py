@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curator.api import resolve_device
 from curator.errors import CuratorError
 
 from .settings import ClapSettings
@@ -106,15 +107,6 @@ def load_backend(settings: ClapSettings, offline: bool, device: str) -> ClapBack
     check_tokenizer(processor.tokenizer, settings.model, model.config)
     target = torch.device(resolve_device(device))
     return ClapBackend(model.to(target).eval(), processor, target)
-
-
-def resolve_device(device: str) -> str:
-    """`auto` (the default of [tagging] device) means the GPU when there is one."""
-    import torch
-
-    if device in ("", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def model_source(model: str, offline: bool) -> tuple[str, bool]:

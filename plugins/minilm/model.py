@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curator.api import resolve_device
 from curator.errors import CuratorError
 
 from .settings import MiniLMSettings
@@ -104,10 +105,3 @@ def _from_folder(folder: Path) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def resolve_device(device: str) -> str:
-    """ "auto" picks cuda when it is there; anything else is taken as given."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device or "cpu"
