@@ -48,11 +48,12 @@ def _register() -> None:
         rebalance,
         suspects,
         tag,
+        trap,
     )
 
     for module in (project, ingest, plugins, tag, demo, app, metadata):
         module.register(cli)
-    for module in (rebalance, prompts, export, jobs, suspects):
+    for module in (rebalance, prompts, export, jobs, suspects, trap):
         module.register(cli)
 
 

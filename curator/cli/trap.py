@@ -1,0 +1,86 @@
+"""`curator trap-corpus` (render a labelled training corpus) and `curator trap-train`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from curator.cli.common import console, interruptible, progress_bar
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(trap_train_command)
+
+
+@click.command("trap-train")
+@click.argument("corpus", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("trap-weights"),
+    show_default=True,
+    help="Folder the weights file (trap-<hash>.pt) and its report (.json) are written to.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=24, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True
+)
+@click.option(
+    "--window",
+    "window_seconds",
+    type=click.FloatRange(min=0.5),
+    default=4.0,
+    show_default=True,
+    help="Seconds of audio per training crop, and per window when tagging.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch (default: torch's choice).",
+)
+def trap_train_command(
+    corpus: Path,
+    out: Path,
+    epochs: int,
+    batch: int,
+    learning_rate: float,
+    window_seconds: float,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Train the trap tagger on CORPUS and write a weights file versioned by its hash.
+
+    CORPUS holds labels.jsonl (one clip per line: "file", "split" of train, valid or test,
+    and "tags") beside the audio: what `curator trap-corpus` renders, or your own stems.
+    "valid" chooses the epoch and each tag's threshold; "test" is only reported. Use the
+    weights with `[plugins.trap] weights = "PATH"`. See docs/trap-tagger.md.
+    """
+    import torch
+
+    from curator.plugins.trap.train import TrainSettings, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = TrainSettings(
+        epochs=epochs,
+        batch=batch,
+        learning_rate=learning_rate,
+        window_seconds=window_seconds,
+        seed=seed,
+    )
+    command = shlex.join(["curator", "trap-train", *sys.argv[2:]])
+    with interruptible("nothing written; run the command again"), progress_bar("training") as bar:
+        weights = train(corpus, out, settings, command, lambda what, d, t: bar(d, t, what))
+    test = weights.report.get("test") or weights.report["valid"]
+    console.print(
+        f"wrote {weights.path} (version {weights.version}); on "
+        f"{'held-out' if 'test' in weights.report else 'validation'} clips: drum and bass "
+        f"macro ROC AUC {test['drum_and_bass_macro_roc_auc']}, snare vs clap balanced "
+        f"accuracy {test['snare_vs_clap_balanced_accuracy']}"
+    )
