@@ -85,11 +85,21 @@ class ReviewPage:
 
 
 def review_page(
-    project: Project, where: ReviewFilter, page: int = 1, page_size: int = 50
+    project: Project,
+    where: ReviewFilter,
+    page: int = 1,
+    page_size: int = 50,
+    *,
+    offset: int | None = None,
 ) -> ReviewPage:
-    """Segments matching `where`, with their labels, scores and measurements."""
+    """Segments matching `where`, with their labels, scores and measurements.
+
+    `offset` (a queue position) replaces `page` where a reader keeps its own place in the
+    queue, as focus mode does.
+    """
     where.check()
-    query, offset = _query(project, where), (page - 1) * page_size
+    query = _query(project, where)
+    offset = (page - 1) * page_size if offset is None else offset
     # In the ranked orders the facet and tag choose the queue's items (a suspect may be a
     # tag the segment lacks), not segments carrying the tag.
     segments = replace(query, facet=None, tag=None, source=None, threshold=None)
