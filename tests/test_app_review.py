@@ -32,6 +32,9 @@ def tagged(tmp_path: Path, loud_and_quiet: Path, monkeypatch) -> Project:
 def open_page(name: str) -> AppTest:
     page = AppTest.from_file(str(PAGES / name), default_timeout=60).run()
     assert not page.exception, page.exception
+    if name == "1_Review.py":  # these tests are about the list view (focus mode is the default)
+        page.sidebar.radio(key="review-view").set_value("List").run()
+        assert not page.exception, page.exception
     return page
 
 

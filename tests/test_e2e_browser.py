@@ -327,6 +327,19 @@ def screenshot(browser: WebDriver, path: Path) -> None:
     browser.save_screenshot(str(path))
 
 
+def choose_view(browser: WebDriver, view: str) -> None:
+    """Pick the Review page's view in the sidebar: "Focus" (the default) or "List"."""
+    press(
+        browser,
+        lambda: browser.find_element(
+            By.XPATH,
+            '//*[@data-testid="stSidebar"]//*[@data-testid="stRadio"]'
+            f'//label[normalize-space(.)="{view}"]',
+        ),
+        f"the {view} view",
+    )
+
+
 def chips(multiselect: WebElement) -> list[str]:
     """The options a multiselect shows as chosen."""
     return [
@@ -354,6 +367,7 @@ def press(browser: WebDriver, find: Callable[[], WebElement], what: str) -> None
 def review_an_edit(browser: WebDriver, url: str) -> str:
     """On the Review page: reject "hi-hat" and add "snare" on the first hi-hat segment."""
     browser.get(f"{url}/Review")
+    choose_view(browser, "List")
     wait_for_text(browser, "12 segment(s) match.")
 
     def sidebar_box(label: str) -> Callable[[], WebElement]:

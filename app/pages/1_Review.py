@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from curator.app.focus import focus_view
 from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import review_filter
 from curator.catalogue.audio import decode_window, spectrogram_image
@@ -220,6 +221,11 @@ def requested_page() -> int:
 def main() -> None:
     project = open_page("Review")
     where, page_size = sidebar_filter(project)
+    # Focus: one segment at a time, keyboard first (app/focus.py); List: a page to skim.
+    if st.sidebar.radio("View", ["Focus", "List"], horizontal=True, key="review-view") == "Focus":
+        st.title("Review")
+        focus_view(project, where)
+        return
     try:
         shown = review_page(project, where, requested_page(), page_size)
     except CuratorError as exc:  # e.g. no learned tagger trained yet
