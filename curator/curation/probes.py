@@ -35,7 +35,9 @@ class Dataset:
     """Everything probes learn from for one embedding model: one row per segment.
 
     present: the effective label (a person's, else any model's, else absent).
-    human: the person's decision (1, 0, or -1 for none); model: any model says present.
+    human: the person's decision (1, 0, or -1 for none), of any origin (a review, a bulk
+      relabel, an import); verified: a person decided this very tag on this segment (the
+      one definition of verified, storage.sql.VERIFIED_LABEL); model: any model says present.
     sources: the plugins that say present, "a,b" ("" for none).
     """
 
@@ -46,6 +48,7 @@ class Dataset:
     pairs: list[Pair]
     present: np.ndarray
     human: np.ndarray
+    verified: np.ndarray
     model: np.ndarray
     sources: np.ndarray
 
@@ -115,6 +118,7 @@ def load_dataset(project: Project, embedding: str, pairs: Sequence[Pair]) -> Dat
         np.zeros(shape, dtype=bool),
         np.full(shape, -1, dtype=np.int8),
         np.zeros(shape, dtype=bool),
+        np.zeros(shape, dtype=bool),
         np.full(shape, "", dtype=object),
     )
     _fill_labels(project, data)
@@ -130,8 +134,9 @@ def _fill_labels(project: Project, data: Dataset) -> None:
         j = columns.get((cells.facet[k], cells.tag[k]))
         if i is None or j is None:
             continue
-        data.human[i, j], data.model[i, j], data.sources[i, j] = (
+        data.human[i, j], data.verified[i, j], data.model[i, j], data.sources[i, j] = (
             cells.human[k],
+            cells.verified[k],
             cells.model[k],
             cells.sources[k],
         )
@@ -284,18 +289,13 @@ class LearnedModel:
 
 
 def verified(data: Dataset) -> np.ndarray:
-    """Cells a person has decided: their own labels, and every tag of a facet they reviewed.
+    """Cells a person verified: they saw that tag on that segment and accepted or rejected it.
 
-    Saving a segment in the review app confirms the tags a curator kept and rejects the
-    ones removed; a tag of that facet left off counts as absent, since the curator saw the
-    segment's whole tag list for the facet.
+    Nothing else counts: a model's tag left untouched on a saved segment, another tag of
+    the same facet, a bulk relabel or `metadata import --human` verify nothing (they still
+    decide the effective label). The suspicion queue uses the same cells (docs/review.md).
     """
-    known = data.human >= 0
-    for facet in {f for f, _ in data.pairs}:
-        columns = [j for j, (f, _) in enumerate(data.pairs) if f == facet]
-        reviewed = known[:, columns].any(axis=1)
-        known[:, columns] |= reviewed[:, None]
-    return known
+    return data.verified.copy()
 
 
 def confident_model_cells(data: Dataset, uncertainty: np.ndarray) -> np.ndarray:
@@ -503,7 +503,7 @@ def informative_ranking(
     data = load_dataset(project, model.embedding, [model.pairs[k] for k in columns])
     probability = model.probabilities(data.features)[:, columns]
     uncertainty = 1 - 2 * np.abs(probability - 0.5)
-    uncertainty[data.human >= 0] = -1
+    uncertainty[data.verified] = -1  # a bulk or imported label is still worth checking
     best = uncertainty.max(axis=1)
     return {s: float(v) for s, v in zip(data.segment_ids, best, strict=True) if v >= 0}
 

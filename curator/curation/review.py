@@ -9,12 +9,19 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from curator.curation.probes import informative_ranking
+from curator.curation.probes import current_version, informative_ranking
 from curator.errors import CuratorError, InvalidInput
 from curator.music import VALUE_FACETS, value_text
 from curator.project import Project
 from curator.storage import HumanLabel, ReviewQuery
-from curator.storage.suspects import review_in_order, review_suspects
+from curator.storage.labels import REVIEWED
+from curator.storage.suspects import (
+    in_order_position,
+    review_in_order,
+    review_suspects,
+    suspects_computed,
+    suspects_position,
+)
 from curator.validation import (
     checked_labels,
     known_facet,
@@ -23,7 +30,7 @@ from curator.validation import (
     vocabulary_tag,
 )
 
-SOURCES = ("model", "human", "both", "disagree")
+SOURCES = ("model", "human", "both", "disagree", "unverified")
 STATES = ("usable", "silent", "excluded", "missing")
 # Queue orders besides by id: the stored suspicion queue (`curator suspects`), and the
 # segments whose label would teach the learned tagger most (uncertainty sampling).
@@ -45,14 +52,16 @@ class ReviewFilter:
 
     facet / tag: segments whose effective labels include this tag (or any tag of the facet).
     source: "model" (only models say so), "human" (a person said so), "both" (a person
-      confirmed a model), "disagree" (a person rejected what a model said).
+      confirmed a model), "disagree" (a person rejected what a model said), "unverified"
+      (the segment has the tag but no person verified it: see `verified` in docs/review.md).
     score_min / score_max: the model's score for the tag.
     uncertain_first: order by how close the model's score is to the tag's threshold.
     state: "usable", "silent", "excluded" or "missing" (track gone); None for all.
     confidence_below: segments whose latest tempo or key estimate has a lower confidence.
     order: "id"; "suspects" (segments with open suspicion-queue items, worst first, each
       row's `suspects` listing them with their reasons); "informative" (segments the learned
-      tagger is least sure of for a tag they have no human label for; `informativeness`).
+      tagger is least sure of for a tag no person verified there; `informativeness`).
+    text: segments whose id, file path, note or any prompt contains this (any case).
     """
 
     facet: str | None = None
@@ -64,6 +73,7 @@ class ReviewFilter:
     state: str | None = "usable"
     confidence_below: float | None = None
     order: str = "id"
+    text: str | None = None
 
     def check(self) -> None:
         if self.order not in ORDERS:
@@ -117,6 +127,44 @@ def review_page(
     return ReviewPage(total, rows)
 
 
+def queue_position(project: Project, where: ReviewFilter, segment_id: str) -> int | None:
+    """Where `segment_id` stands in the queue `where` gives (0 first; None: not in it), so a
+    link to a segment opens its queue at it: page (position // page size + 1), or the
+    `offset` focus mode reads from."""
+    where.check()
+    query = _query(project, where)
+    segments = replace(query, facet=None, tag=None, source=None, threshold=None)
+    if where.order == "suspects":
+        return suspects_position(project.catalog, segments, where.facet, where.tag, segment_id)
+    if where.order == "informative":
+        ranking = informative_ranking(project, where.facet, where.tag)
+        return in_order_position(project.catalog, segments, ranking, segment_id)
+    return project.catalog.queue_position(query, segment_id)
+
+
+def find_segment(project: Project, segment_id: str) -> dict[str, Any] | None:
+    """One segment with the details a review card shows, whatever its state (None: no such
+    segment)."""
+    found = review_page(project, ReviewFilter(state=None, text=segment_id), 1, 50).segments
+    return next((row for row in found if row["id"] == segment_id), None)
+
+
+def unavailable_orders(project: Project) -> dict[str, str]:
+    """Queue orders this project cannot give yet, each with what to do about it."""
+    missing = {}
+    if current_version(project) is None:
+        missing["informative"] = (
+            "Most informative needs a learned tagger: train one on the Learned tagger page "
+            "or with `curator learn`."
+        )
+    return missing
+
+
+def suspects_ready(project: Project, where: ReviewFilter) -> bool:
+    """Whether the suspicion queue was computed for the filter's facet and tag."""
+    return suspects_computed(project.catalog, where.facet, where.tag)
+
+
 def _query(project: Project, where: ReviewFilter) -> ReviewQuery:
     threshold = None
     if where.uncertain_first and where.tag and where.facet:
@@ -132,6 +180,7 @@ def _query(project: Project, where: ReviewFilter) -> ReviewQuery:
         threshold,
         where.state,
         where.confidence_below,
+        where.text.strip() if where.text and where.text.strip() else None,
     )
 
 
@@ -211,6 +260,29 @@ def _bulk_tags(
         raise InvalidInput(f"bulk {action}: {exc}") from None
 
 
+def describe_batches(project: Project, batch_ids: list[str]) -> dict[str, str]:
+    """Per batch, what it changed in words: "+instruments/snare, -instruments/hi-hat on 5
+    segment(s), note" (a count only where more than one segment changed)."""
+    said: dict[str, list[str]] = {}
+    for change in project.catalog.batch_changes(batch_ids):
+        said.setdefault(change["batch_id"], []).append(_change_words(change))
+    return {batch: ", ".join(words) for batch, words in said.items()}
+
+
+_CHANGE_MARK = {"added": "+", "rejected": "-", "cleared": "cleared ", "set": ""}
+
+
+def _change_words(change: dict[str, Any]) -> str:
+    if change["facet"] == "_segment":
+        name = str(change["tag"])  # note or excluded
+    elif change["facet"] == change["tag"]:
+        name = str(change["facet"])  # tempo, key, scale
+    else:
+        name = f"{change['facet']}/{change['tag']}"
+    count = change["segments"]
+    return _CHANGE_MARK[change["change"]] + name + (f" on {count} segments" if count > 1 else "")
+
+
 def undo(project: Project, batch_id: str, actor: str | None = None) -> int:
     """Put back what batch `batch_id` changed; returns how many labels were restored."""
     return project.catalog.undo_batch(batch_id, actor or current_curator(), new_batch_id())
@@ -254,6 +326,22 @@ def tag_changes(
     added = [HumanLabel(segment_id, facet, t, present=True) for t in after if t not in before]
     removed = [HumanLabel(segment_id, facet, t, present=False) for t in before if t not in after]
     return added + removed + [HumanLabel(segment_id, facet, t, present=True) for t in kept]
+
+
+def unverified_tags(row: dict[str, Any]) -> set[tuple[str, str]]:
+    """(facet, tag) the segment has now that no person verified (a model's, a bulk
+    relabel's or an import's): what "confirm the tags I kept" turns into verified labels."""
+    verified = {
+        (x["facet"], x["tag"])
+        for x in row["labels"]
+        if x["source_kind"] == "human" and x.get("origin") == REVIEWED
+    }
+    return {
+        (facet, tag)
+        for facet, tags in effective_tags(row).items()
+        for tag in tags
+        if (facet, tag) not in verified
+    }
 
 
 def model_only_tags(row: dict[str, Any]) -> set[tuple[str, str]]:

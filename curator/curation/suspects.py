@@ -8,7 +8,8 @@ other side: at least the tag's threshold, the mean probability of the segments l
 present (for an absent label), or its mirror for a present label. Flagged or not, each cell
 gets a score from its self-confidence (the probability the probe gives to its current
 label), the tagger's confidence (its score near the threshold) and whether two taggers
-disagree on it. A person's label is never a suspect.
+disagree on it. A label a person verified (decided that tag on that segment) is never a
+suspect; a bulk relabel or an import is, as the learned tagger counts it unverified too.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def _judge(
         + WEIGHT_TAGGER * taggers.uncertainty
         + WEIGHT_DISAGREEMENT * taggers.disagreement
     )
-    score[data.human[:, judged] >= 0] = np.nan  # a person's label is never a suspect
+    # A label a person verified is never a suspect; a bulk relabel or an import can be.
+    score[data.verified[:, judged]] = np.nan
     rows, columns = np.nonzero(~np.isnan(score))
     order = np.lexsort((rows, -score[rows, columns]))
     rows, columns = rows[order], columns[order]

@@ -22,6 +22,19 @@ from curator.storage.sql import (
     scalar,
 )
 
+# How a person's label came to be, by the history action that wrote it (see
+# db/migrations/011_label_origin.sql). Only REVIEWED labels count as verified: a person saw
+# that tag on that segment and decided it. Bulk relabels and imports still win over models.
+REVIEWED = "review"
+ORIGIN_OF_ACTION = {
+    "review": REVIEWED,
+    "set": REVIEWED,
+    "add": "bulk",
+    "remove": "bulk",
+    "rename": "bulk",
+    "import": "import",
+}
+
 
 @dataclass(frozen=True)
 class HumanLabel:
@@ -34,7 +47,7 @@ class HumanLabel:
     value: str | None = None
 
 
-def register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:
+def register_changes(con: Any, changes: Sequence[HumanLabel], origin: str = REVIEWED) -> None:
     con.register(
         "_change_rows",
         {
@@ -48,7 +61,8 @@ def register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id::VARCHAR AS "
         "segment_id, facet::VARCHAR AS facet, tag::VARCHAR AS tag, present, "
-        "value::VARCHAR AS value FROM _change_rows"
+        "value::VARCHAR AS value, $origin::VARCHAR AS origin FROM _change_rows",
+        {"origin": origin},
     )
     unknown = con.execute(
         "SELECT DISTINCT segment_id FROM _changes WHERE segment_id NOT IN "
@@ -62,20 +76,27 @@ def register_changes(con: Any, changes: Sequence[HumanLabel]) -> None:
 def apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
     """Apply the rows of temp table _changes as human labels, set-based, with history.
 
-    A change whose label is already so is dropped; the history gets the old and new state
-    of every other one, so undo can restore it (no old state: there was no human label).
+    A change whose label is already so is dropped, unless it verifies a label that was not
+    verified (a person confirming a bulk-added tag); a bulk action or import never turns a
+    verified label into an unverified one. Undo restores the origin too. The history gets
+    the old and new state of every change, so undo can restore it (no old state: there was
+    no human label).
     """
+    upgrade = "h.origin IS DISTINCT FROM c.origin AND " + (
+        "true" if action == "undo" else f"c.origin = '{REVIEWED}'"
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _effective_changes AS SELECT c.*, h.present AS "
-        "old_present, h.value AS old_value FROM _changes c LEFT JOIN labels h ON "
-        "h.segment_id = c.segment_id AND h.facet = c.facet AND h.tag = c.tag "
+        "old_present, h.value AS old_value, h.origin AS old_origin FROM _changes c LEFT JOIN "
+        "labels h ON h.segment_id = c.segment_id AND h.facet = c.facet AND h.tag = c.tag "
         "AND h.source = 'human' WHERE h.present IS DISTINCT FROM c.present "
-        "OR h.value IS DISTINCT FROM c.value"
+        f"OR h.value IS DISTINCT FROM c.value OR ({upgrade})"
     )
     con.execute(
         "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, old_present, "
-        "new_present, old_value, new_value, actor) SELECT ?, segment_id, facet, tag, ?, "
-        "old_present, present, old_value, value, ? FROM _effective_changes",
+        "new_present, old_value, new_value, old_origin, origin, actor) SELECT ?, segment_id, "
+        "facet, tag, ?, old_present, present, old_value, value, old_origin, origin, ? "
+        "FROM _effective_changes",
         [batch_id, action, actor],
     )
     con.execute(
@@ -84,9 +105,10 @@ def apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
     )
     con.execute(
         "INSERT INTO labels (segment_id, facet, tag, source, source_kind, present, value, "
-        "actor) SELECT segment_id, facet, tag, 'human', 'human', present, value, ? FROM "
-        "_effective_changes WHERE present IS NOT NULL ON CONFLICT DO UPDATE SET present = "
-        "excluded.present, value = excluded.value, actor = excluded.actor, updated_at = now()",
+        "actor, origin) SELECT segment_id, facet, tag, 'human', 'human', present, value, ?, "
+        "origin FROM _effective_changes WHERE present IS NOT NULL ON CONFLICT DO UPDATE SET "
+        "present = excluded.present, value = excluded.value, actor = excluded.actor, "
+        "origin = excluded.origin, updated_at = now()",
         [actor],
     )
     return int(scalar(con, "SELECT count(*) FROM _effective_changes"))
@@ -111,7 +133,8 @@ class LabelStore(CatalogBase):
             return dicts(
                 con.execute(
                     "SELECT segment_id, facet, tag, source, source_kind, present, value, run_id, "
-                    f"score, actor FROM labels {where} ORDER BY segment_id, facet, tag, source",
+                    f"score, actor, origin FROM labels {where} "
+                    "ORDER BY segment_id, facet, tag, source",
                     params,
                 )
             )
@@ -126,7 +149,7 @@ class LabelStore(CatalogBase):
         many labels changed.
         """
         with self.transaction() as con:
-            register_changes(con, changes)
+            register_changes(con, changes, ORIGIN_OF_ACTION[action])
             return apply_changes(con, actor, batch_id, action)
 
     def tag_frequencies(self, facet: str) -> list[dict[str, Any]]:
@@ -228,7 +251,7 @@ class LabelStore(CatalogBase):
             return dicts(
                 con.execute(
                     "SELECT id, batch_id, segment_id, facet, tag, action, old_present, "
-                    "new_present, old_value, new_value, actor, changed_at "
+                    "new_present, old_value, new_value, origin, actor, changed_at "
                     f"FROM label_history {where} ORDER BY id",
                     params,
                 )

@@ -35,6 +35,7 @@ class ReviewQuery:
     threshold: float | None = None  # set: order by closeness of the score to it
     state: str | None = "usable"
     confidence_below: float | None = None  # latest tempo or key confidence under this
+    text: str | None = None  # in the segment id, file path, note or any of its prompts
 
 
 _STATE_SQL = {
@@ -51,7 +52,16 @@ _SOURCE_SQL = {
     "human": "human",
     "both": "human AND model",
     "disagree": "human IS NOT NULL AND human <> coalesce(model, false)",
+    "unverified": "coalesce(human, model, false) AND NOT coalesce(verified, false)",
 }
+
+
+# Segments where the curator's search text appears: id, file path, note, any prompt.
+_TEXT_MATCH = (
+    "(contains(lower(s.id), $text) OR contains(lower(t.path), $text) OR "
+    "contains(lower(coalesce(s.note, '')), $text) OR s.id IN (SELECT segment_id FROM prompts "
+    "WHERE contains(lower(text), $text)))"
+)
 
 
 def review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
@@ -82,13 +92,17 @@ def review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
     if query.confidence_below is not None:
         conditions.append(_UNSURE_VALUES)
         params["confidence_below"] = query.confidence_below
+    if query.text:
+        conditions.append(_TEXT_MATCH)
+        params["text"] = query.text.lower()
     order = f"abs({score} - $threshold) NULLS LAST, s.id" if query.threshold is not None else "s.id"
     if query.threshold is not None:
         params["threshold"] = query.threshold
     where = " AND ".join(conditions) or "true"
     return (
         f"SELECT s.id, t.path AS source, s.start, s.duration, t.status AS track_status, "
-        f"s.silent, s.excluded, s.note, {score} AS score, count(*) OVER () AS total "
+        f"s.silent, s.excluded, s.note, {score} AS score, count(*) OVER () AS total, "
+        f"row_number() OVER (ORDER BY {order}) - 1 AS position "
         f"FROM segments s JOIN tracks t ON t.id = s.track_id {join} WHERE {where} "
         f"ORDER BY {order}",
         params,
@@ -127,6 +141,15 @@ def _score_bounds(query: ReviewQuery, score: str, params: dict[str, Any]) -> lis
     return bounds
 
 
+def position_in(con: Any, queue: str, params: dict[str, Any], segment_id: str) -> int | None:
+    """The `position` of `segment_id` in the rows of `queue` (None: not among them)."""
+    found = con.execute(
+        f"SELECT position FROM ({queue}) WHERE id = $segment_id",
+        {**params, "segment_id": segment_id},
+    ).fetchone()
+    return None if found is None else int(found[0])
+
+
 def attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
     """Give each segment of a page its labels, latest measurements and prompt."""
     if not rows:
@@ -135,8 +158,8 @@ def attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
     page = "segment_id IN (SELECT segment_id::VARCHAR FROM _page_ids)"
     labels = dicts(
         con.execute(
-            "SELECT segment_id, facet, tag, source, source_kind, present, value, score, actor "
-            f"FROM labels WHERE {page} ORDER BY facet, tag, source_kind DESC, source"
+            "SELECT segment_id, facet, tag, source, source_kind, present, value, score, actor, "
+            f"origin FROM labels WHERE {page} ORDER BY facet, tag, source_kind DESC, source"
         )
     )
     measurements = dicts(
@@ -148,16 +171,20 @@ def attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
             "DESC) = 1 ORDER BY m.name"
         )
     )
-    prompts = dict(
-        con.execute(
-            f"SELECT segment_id, arg_max(text, {PROMPT_IN_USE_ORDER}) FROM prompts WHERE {page} "
-            "GROUP BY segment_id"
+    prompts = {
+        segment_id: chosen
+        for segment_id, chosen in con.execute(
+            "SELECT segment_id, arg_max(struct_pack(text, writer, written_from), "
+            f"{PROMPT_IN_USE_ORDER}) FROM prompts WHERE {page} GROUP BY segment_id"
         ).fetchall()
-    )
+    }
     for row in rows:
         row["labels"] = [x for x in labels if x["segment_id"] == row["id"]]
         row["measurements"] = [x for x in measurements if x["segment_id"] == row["id"]]
-        row["prompt"] = prompts.get(row["id"])
+        prompt = prompts.get(row["id"]) or {}
+        row["prompt"] = prompt.get("text")
+        row["prompt_writer"] = prompt.get("writer")
+        row["prompt_written_from"] = prompt.get("written_from")
 
 
 def _set_flags(
@@ -214,12 +241,15 @@ _HAS_TAG = (
 
 _BULK_CHANGES = {
     "add": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT id AS segment_id, $facet AS facet, "
-    "$tag AS tag, true AS present, NULL::VARCHAR AS value FROM _matched",
+    "$tag AS tag, true AS present, NULL::VARCHAR AS value, 'bulk' AS origin FROM _matched",
     "remove": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id, $facet AS facet, "
-    "$tag AS tag, false AS present, NULL::VARCHAR AS value FROM (" + _HAS_TAG + ")",
+    "$tag AS tag, false AS present, NULL::VARCHAR AS value, 'bulk' AS origin FROM ("
+    + _HAS_TAG
+    + ")",
     "rename": "CREATE OR REPLACE TEMP TABLE _changes AS SELECT segment_id, $facet AS facet, "
-    "t.tag, t.tag = $new_tag AS present, NULL::VARCHAR AS value FROM (" + _HAS_TAG + ") "
-    "CROSS JOIN (SELECT unnest([$tag, $new_tag]) AS tag) t",
+    "t.tag, t.tag = $new_tag AS present, NULL::VARCHAR AS value, 'bulk' AS origin FROM ("
+    + _HAS_TAG
+    + ") CROSS JOIN (SELECT unnest([$tag, $new_tag]) AS tag) t",
 }
 
 
@@ -285,7 +315,10 @@ class ReviewStore(CatalogBase):
         with self.transaction() as con:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _undo AS SELECT segment_id, facet, tag, "
-                "arg_min(old_present, id) AS present, arg_min(old_value, id) AS value "
+                "arg_min(old_present, id) AS present, arg_min(old_value, id) AS value, "
+                # a change recorded before origins were kept restored a reviewed label
+                "CASE WHEN arg_min(old_present, id) IS NOT NULL THEN "
+                "coalesce(arg_min(old_origin, id), 'review') END AS origin "
                 "FROM label_history WHERE batch_id = ? AND undone_by IS NULL GROUP BY ALL",
                 [batch_id],
             )
@@ -303,18 +336,71 @@ class ReviewStore(CatalogBase):
             )
             return restored + flags
 
-    def batches(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest change batches: who, when, what, how many labels, whether undone."""
+    def batches(
+        self, limit: int = 50, actor: str | None = None, segment_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest change batches (by `actor`, touching `segment_id`, if given): who,
+        when, what, how many labels and segments (the first few named), whether undone."""
         with self.connect() as con:
             return dicts(
                 con.execute(
                     "SELECT batch_id, any_value(action) AS action, any_value(actor) AS actor, "
                     "min(changed_at) AS changed_at, count(*) AS labels, "
-                    "any_value(undone_by) AS undone_by FROM label_history GROUP BY batch_id "
-                    "ORDER BY min(id) DESC LIMIT ?",
-                    [limit],
+                    "count(DISTINCT segment_id) AS segments, "
+                    "list(DISTINCT segment_id ORDER BY segment_id)[1:5] AS segment_ids, "
+                    "any_value(undone_by) AS undone_by FROM label_history "
+                    "WHERE ($actor IS NULL OR actor = $actor) GROUP BY batch_id "
+                    "HAVING ($segment IS NULL OR bool_or(segment_id = $segment)) "
+                    "ORDER BY min(id) DESC LIMIT $limit",
+                    {"limit": limit, "actor": actor, "segment": segment_id},
                 )
             )
+
+    def batch_changes(self, batch_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What each batch changed, per tag: `change` is added, rejected, cleared (the
+        person's label removed) or set (a value, note or exclusion), with its segment count."""
+        with self.connect() as con:
+            return dicts(
+                con.execute(
+                    "SELECT batch_id, facet, tag, change, count(DISTINCT segment_id) AS segments "
+                    "FROM (SELECT *, CASE WHEN facet = '_segment' OR new_value IS NOT NULL THEN "
+                    "'set' WHEN new_present THEN 'added' WHEN NOT new_present THEN 'rejected' "
+                    "ELSE 'cleared' END AS change FROM label_history WHERE list_contains("
+                    "$batches, batch_id)) GROUP BY batch_id, facet, tag, change ORDER BY "
+                    "batch_id, list_position(['added', 'rejected', 'cleared', 'set'], "
+                    "any_value(change)), facet = '_segment', facet, tag",
+                    {"batches": list(batch_ids)},
+                )
+            )
+
+    def curators(self) -> list[str]:
+        """Everyone who has changed a label, note or exclusion, by name."""
+        with self.connect() as con:
+            rows = con.execute("SELECT DISTINCT actor FROM label_history ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def curator_activity(self, now: Any = None) -> list[dict[str, Any]]:
+        """Per curator, the labels and flags changed and the segments touched in the day and
+        the week before `now` (default: now), most active this week first."""
+        with self.connect() as con:
+            return dicts(
+                con.execute(
+                    "WITH recent AS (SELECT actor, segment_id, changed_at >= t - INTERVAL 1 DAY "
+                    "AS today FROM label_history, (SELECT coalesce($now::TIMESTAMP, "
+                    "current_timestamp::TIMESTAMP) AS t) WHERE changed_at >= t - INTERVAL 7 DAY "
+                    "AND changed_at <= t) SELECT actor, count(*) FILTER (WHERE today) AS "
+                    "changes_day, count(DISTINCT segment_id) FILTER (WHERE today) AS "
+                    "segments_day, count(*) AS changes_week, count(DISTINCT segment_id) AS "
+                    "segments_week FROM recent GROUP BY actor ORDER BY changes_week DESC, actor",
+                    {"now": now},
+                )
+            )
+
+    def queue_position(self, query: ReviewQuery, segment_id: str) -> int | None:
+        """Where `segment_id` stands in the queue review_segments pages (None: not in it)."""
+        sql, params = review_sql(query)
+        with self.connect() as con:
+            return position_in(con, sql, params, segment_id)
 
     def review_segments(
         self, query: ReviewQuery, offset: int, limit: int

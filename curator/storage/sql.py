@@ -42,10 +42,18 @@ EFFECTIVE_LABELS = effective_labels_sql()
 PROMPT_IN_USE_ORDER = "(source_kind = 'human', created_at)"
 
 
-# Per (segment, facet, tag): the person's label, the models' (any says present), best score.
+# A label a person verified: they saw that tag on that segment and accepted or rejected it
+# (origin 'review'; bulk relabels and imports win over models but verify nothing). The one
+# definition the review filters, the suspicion queue and the learned tagger share.
+VERIFIED_LABEL = "(source_kind = 'human' AND origin = 'review')"
+
+
+# Per (segment, facet, tag): the person's label, the models' (any says present), and whether
+# a person verified it.
 LABEL_PIVOT = (
     "SELECT segment_id, tag, bool_or(present) FILTER (WHERE source_kind = 'human') AS human, "
-    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model FROM labels "
+    "bool_or(present) FILTER (WHERE source_kind = 'model') AS model, "
+    f"bool_or({VERIFIED_LABEL}) AS verified FROM labels "
     "WHERE ($facet IS NULL OR facet = $facet) AND ($tag IS NULL OR tag = $tag) "
     "GROUP BY segment_id, facet, tag"
 )

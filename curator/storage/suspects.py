@@ -9,15 +9,17 @@ from typing import Any
 import numpy as np
 
 from curator.storage import Catalog
-from curator.storage.review import ReviewQuery, attach_details, review_sql
-from curator.storage.sql import USABLE, count, dicts, page
+from curator.storage.review import ReviewQuery, attach_details, position_in, review_sql
+from curator.storage.sql import USABLE, VERIFIED_LABEL, count, dicts, page, scalar
 
 
 @dataclass(frozen=True)
 class LabelCells:
     """Every tag label of some facets, one entry per (segment, facet, tag) that has one.
 
-    human: the person's decision (1 present, 0 rejected, -1 none).
+    human: the person's decision (1 present, 0 rejected, -1 none), of any origin.
+    verified: whether a person verified the cell (sql.VERIFIED_LABEL: they decided this tag
+      on this segment; a bulk relabel or an import does not verify).
     model: whether any model says present; sources: the plugins that say so, "a,b".
     """
 
@@ -25,6 +27,7 @@ class LabelCells:
     facet: np.ndarray
     tag: np.ndarray
     human: np.ndarray
+    verified: np.ndarray
     model: np.ndarray
     sources: np.ndarray
 
@@ -67,7 +70,8 @@ def label_cells(catalog: Catalog, facets: Sequence[str]) -> LabelCells:
         found = con.execute(
             "SELECT segment_id, facet, tag, "
             "coalesce(bool_or(present) FILTER (WHERE source_kind = 'human')::INTEGER, -1) "
-            "AS human, coalesce(bool_or(present) FILTER (WHERE source_kind = 'model'), false) "
+            f"AS human, coalesce(bool_or({VERIFIED_LABEL}), false) AS verified, "
+            "coalesce(bool_or(present) FILTER (WHERE source_kind = 'model'), false) "
             "AS model, coalesce(string_agg(DISTINCT split_part(source, '@', 1), ',') FILTER "
             "(WHERE source_kind = 'model' AND present), '') AS sources "
             "FROM labels WHERE list_contains($facets, facet) GROUP BY ALL",
@@ -78,6 +82,7 @@ def label_cells(catalog: Catalog, facets: Sequence[str]) -> LabelCells:
         np.asarray(found["facet"], dtype=object),
         np.asarray(found["tag"], dtype=object),
         np.asarray(found["human"], dtype=np.int8),
+        np.asarray(found["verified"], dtype=bool),
         np.asarray(found["model"], dtype=bool),
         np.asarray(found["sources"], dtype=object),
     )
@@ -112,12 +117,13 @@ def save_suspects(
             )
 
 
-# Stored items still open: the segment is usable and no person has labelled the cell since.
+# Stored items still open: the segment is usable and no person has verified the cell since
+# (a bulk relabel or import since leaves it open: it verifies nothing).
 _OPEN_SUSPECTS = (
     "SELECT q.* FROM suspects q JOIN segments s ON s.id = q.segment_id JOIN tracks t ON "
     f"t.id = s.track_id WHERE {USABLE} AND ($facet IS NULL OR q.facet = $facet) AND "
     "($tag IS NULL OR q.tag = $tag) AND NOT EXISTS (SELECT 1 FROM labels h WHERE "
-    "h.source_kind = 'human' AND h.segment_id = q.segment_id AND h.facet = q.facet "
+    f"{VERIFIED_LABEL} AND h.segment_id = q.segment_id AND h.facet = q.facet "
     "AND h.tag = q.tag)"
 )
 
@@ -136,6 +142,25 @@ def stored_suspects(
         )
 
 
+def _suspects_ranked(
+    query: ReviewQuery, facet: str | None, tag: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The segments `query` matches with open queue items, worst first, with positions."""
+    sql, params = review_sql(query)
+    params |= {"facet": facet, "tag": tag}
+    worst = (
+        "SELECT segment_id, max(score) AS suspicion FROM (" + _OPEN_SUSPECTS + ") "
+        "GROUP BY segment_id"
+    )
+    order = "w.suspicion DESC, m.id"
+    return (
+        f"SELECT m.* REPLACE (row_number() OVER (ORDER BY {order}) - 1 AS position), "
+        f"w.suspicion, count(*) OVER () AS queued FROM ({sql}) m JOIN ({worst}) w "
+        f"ON w.segment_id = m.id ORDER BY {order}",
+        params,
+    )
+
+
 def review_suspects(
     catalog: Catalog,
     query: ReviewQuery,
@@ -147,22 +172,35 @@ def review_suspects(
     """Segments `query` matches with open queue items (of `facet`/`tag` if given), worst
     first, one page of them; each row has the review details plus `suspects`, worst first.
     """
-    sql, params = review_sql(query)
-    params |= {"facet": facet, "tag": tag}
-    worst = (
-        "SELECT segment_id, max(score) AS suspicion FROM (" + _OPEN_SUSPECTS + ") "
-        "GROUP BY segment_id"
-    )
-    ranked = (
-        f"SELECT m.*, w.suspicion, count(*) OVER () AS queued FROM ({sql}) m JOIN ({worst}) w "
-        f"ON w.segment_id = m.id ORDER BY w.suspicion DESC, m.id"
-    )
+    ranked, params = _suspects_ranked(query, facet, tag)
     with catalog.connect() as con:
         rows = dicts(con.execute(*page(ranked, params, offset, limit)))
         total = rows[0]["queued"] if rows else count(con, ranked, params)
         attach_details(con, rows)
         _attach_suspects(con, rows, facet, tag)
     return total, rows
+
+
+def suspects_position(
+    catalog: Catalog, query: ReviewQuery, facet: str | None, tag: str | None, segment_id: str
+) -> int | None:
+    """Where `segment_id` stands in the suspicion queue review_suspects pages (None: not in it)."""
+    ranked, params = _suspects_ranked(query, facet, tag)
+    with catalog.connect() as con:
+        return position_in(con, ranked, params, segment_id)
+
+
+def suspects_computed(catalog: Catalog, facet: str | None, tag: str | None) -> bool:
+    """Whether the suspicion queue was ever computed for `facet`/`tag` (any, if None)."""
+    with catalog.connect() as con:
+        return bool(
+            scalar(
+                con,
+                "SELECT count(*) FROM suspects WHERE ($facet IS NULL OR facet = $facet) "
+                "AND ($tag IS NULL OR tag = $tag)",
+                {"facet": facet, "tag": tag},
+            )
+        )
 
 
 def _attach_suspects(
@@ -181,27 +219,48 @@ def _attach_suspects(
         row["suspects"] = [x for x in items if x["segment_id"] == row["id"]]
 
 
+def _in_order(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
+    sql, params = review_sql(query)
+    order = "r.rank_value DESC, m.id"
+    return (
+        f"SELECT m.* REPLACE (row_number() OVER (ORDER BY {order}) - 1 AS position), "
+        f"r.rank_value, count(*) OVER () AS ranked FROM ({sql}) m JOIN _ranking r "
+        f"ON r.segment_id::VARCHAR = m.id ORDER BY {order}",
+        params,
+    )
+
+
+def _register_ranking(con: Any, ranking: dict[str, float]) -> None:
+    con.register(
+        "_ranking",
+        {
+            "segment_id": np.array(list(ranking), dtype=object),
+            "rank_value": np.array(list(ranking.values()), dtype=float),
+        },
+    )
+
+
 def review_in_order(
     catalog: Catalog, query: ReviewQuery, ranking: dict[str, float], offset: int, limit: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """Segments `query` matches that `ranking` holds, highest rank value first, one page."""
-    sql, params = review_sql(query)
+    ranked, params = _in_order(query)
     with catalog.connect() as con:
-        con.register(
-            "_ranking",
-            {
-                "segment_id": np.array(list(ranking), dtype=object),
-                "rank_value": np.array(list(ranking.values()), dtype=float),
-            },
-        )
-        ranked = (
-            f"SELECT m.*, r.rank_value, count(*) OVER () AS ranked FROM ({sql}) m JOIN "
-            "_ranking r ON r.segment_id::VARCHAR = m.id ORDER BY r.rank_value DESC, m.id"
-        )
+        _register_ranking(con, ranking)
         rows = dicts(con.execute(*page(ranked, params, offset, limit)))
         total = rows[0]["ranked"] if rows else count(con, ranked, params)
         attach_details(con, rows)
     return total, rows
+
+
+def in_order_position(
+    catalog: Catalog, query: ReviewQuery, ranking: dict[str, float], segment_id: str
+) -> int | None:
+    """Where `segment_id` stands in the queue review_in_order pages (None: not in it)."""
+    ranked, params = _in_order(query)
+    with catalog.connect() as con:
+        _register_ranking(con, ranking)
+        return position_in(con, ranked, params, segment_id)
 
 
 def embedding_plugin(catalog: Catalog, model: str) -> str | None:
