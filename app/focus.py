@@ -72,7 +72,9 @@ class FocusState:
 # -- audio --------------------------------------------------------------------------------------
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+# cache_resource, not cache_data: the copy is never changed, so each hit can return it as it
+# is instead of unpickling 5 MB (and a reloaded module's new Listening class cannot break it).
+@st.cache_resource(max_entries=32, show_spinner=False)
 def listening_copy(source: str, modified_ns: int, start: float, duration: float) -> Listening:
     """Decode one segment for listening (cached per file version, offset and duration)."""
     audio = decode_window(Path(source), start, duration, None, 2)
@@ -146,12 +148,21 @@ def media_url(data: bytes, kind: str, where: str) -> str:
 # -- the card -----------------------------------------------------------------------------------
 
 
-def focus_view(project: Project, where: ReviewFilter) -> None:
-    """Focus mode for the queue `where` selects (a new filter starts a new queue)."""
+def focus_view(project: Project, where: ReviewFilter, start: int = 0) -> None:
+    """Focus mode for the queue `where` selects (a new filter starts a new queue), from its
+    0-based position `start` (a link to a segment opens the queue there)."""
     state = st.session_state.get(STATE)
     if not isinstance(state, FocusState) or state.queue.where != where:
-        st.session_state[STATE] = FocusState(FocusQueue(where))
+        st.session_state[STATE] = FocusState(FocusQueue(where, read_to=start))
     focus_card(project)
+
+
+def focused_segment() -> str | None:
+    """The id of the segment focus mode shows (for a link to it), or None."""
+    state = st.session_state.get(STATE)
+    if not isinstance(state, FocusState) or state.queue.cursor >= len(state.queue.rows):
+        return None
+    return str(state.queue.rows[state.queue.cursor]["id"])
 
 
 @st.fragment
@@ -204,6 +215,7 @@ def card_args(state: FocusState, row: dict[str, Any]) -> dict[str, Any]:
         "message": state.message,
         "message_kind": state.message_kind,
         "can_undo": bool(state.saves),
+        "can_go_back": queue.cursor > 0,
     }
 
 

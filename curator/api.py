@@ -222,6 +222,17 @@ class Tagger(Plugin):
         known = self._facet(facet)
         return known.top_k if known else 3
 
+    def score_columns(self) -> dict[tuple[str, str], int]:
+        """(facet, tag) -> the column of the cached embedding holding this tagger's own
+        probability (0 to 1) for that tag; empty by default.
+
+        `curator learn` starts each such tag's probe from that probability (its prior), so
+        a learned tagger on this embedding is this tagger until corrections move it. Called
+        on a set-up tagger whose `embedding_model` is the embedding learned on; a tagger
+        that does not override it is never set up for it.
+        """
+        return {}
+
     def _facet(self, name: str) -> Facet | None:
         context = getattr(self, "context", None)
         vocabulary = context.vocabulary if context else None

@@ -121,6 +121,10 @@ class FocusQueue:
     read_to: int = 0  # queue position just after the last segment read
     saved_since_read: int = 0
     finished: bool = False
+    first: int = field(init=False)  # queue position of rows[0] (a link may start mid-queue)
+
+    def __post_init__(self) -> None:
+        self.first = self.read_to
 
     def current(self, project: Project) -> dict[str, Any] | None:
         """The segment in focus (reading more of the queue when the cursor reached its end)."""
@@ -156,5 +160,5 @@ class FocusQueue:
 
     @property
     def position(self) -> int:
-        """The focused segment's 1-based place among those read (the queue's order)."""
-        return self.cursor + 1
+        """The focused segment's 1-based place in the queue (as it was read)."""
+        return self.first + self.cursor + 1
