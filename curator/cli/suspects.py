@@ -129,6 +129,14 @@ def _suspect_table(rows: list[dict[str, Any]]) -> None:
     help="Also train on model labels far from their tagger's threshold.",
 )
 @click.option(
+    "--prior/--no-prior",
+    default=True,
+    show_default=True,
+    help="Start each tag's probe from the embedding's own tagger's probability for it, "
+    "where the embedding holds one (trap's does): with few corrections the learned tagger "
+    "is that tagger, and each correction moves it. --no-prior: the embedding alone.",
+)
+@click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
     default=0.5,
@@ -156,6 +164,7 @@ def learn_command(
     tags: tuple[str, ...],
     labels_wanted: int,
     include_model_labels: bool,
+    prior: bool,
     threshold: float,
     show_diff: bool,
     apply: bool,
@@ -164,7 +173,9 @@ def learn_command(
     """Train the learned tagger on human-verified labels and report it per tag.
 
     One calibrated logistic-regression probe per tag over cached audio embeddings,
-    cross-validated with a track's segments kept in one fold. Prints cross-validated
+    cross-validated with a track's segments kept in one fold; where the embedding holds its
+    tagger's own probability for a tag (the trap tagger's does), the probe starts from it
+    (see --prior). Prints cross-validated
     precision and recall and how many verified labels each tag still needs. The version is
     the training data's hash; the probes are kept under models/learned/. Tag with it by
     `curator learn --apply` (after `--diff` to see what it would change) or
@@ -180,6 +191,7 @@ def learn_command(
         labels_wanted=labels_wanted,
         include_model_labels=include_model_labels,
         threshold=threshold,
+        prior=prior,
     )
     with progress_bar("Training probes") as update:
         model = learn(project, options, tagger_uncertainty, lambda d, t: update(d, t, ""))
@@ -195,6 +207,7 @@ def _learn_table(report: dict[str, Any]) -> None:
         f"Learned tagger {report['version']} on {report['embedding']} "
         f"(threshold {report['threshold']:.2f}); kept under models/learned/{report['version']}"
     )
+    _prior_line(report)
     table = Table("facet", "tag", "verified +", "verified -", "precision", "recall", "needed")
     for row in report["tags"]:
         table.add_row(
@@ -207,6 +220,16 @@ def _learn_table(report: dict[str, Any]) -> None:
             str(row["needed"]),
         )
     console.print(table)
+
+
+def _prior_line(report: dict[str, Any]) -> None:
+    started = [row["tag"] for row in report["tags"] if row["trained"] and row["prior"]]
+    if started:
+        source = next(row["prior"] for row in report["tags"] if row["prior"])
+        console.print(
+            f"{len(started)} probe(s) start from {source}'s own probabilities "
+            "(--no-prior: from the embedding alone)"
+        )
 
 
 def _figure(value: float | None) -> str:

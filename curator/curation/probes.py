@@ -238,6 +238,8 @@ class LearnOptions:
     min_labels: fewer verified positives or negatives than this and a tag is not trained.
     include_model_labels: also train on model labels far from their tagger's threshold
       (those cells are counted apart in the report).
+    prior: where the embedding holds its source tagger's probability for a tag
+      (`Tagger.score_columns`), start that tag's probe from it (curator.curation.prior).
     """
 
     embedding: str | None = None
@@ -249,6 +251,7 @@ class LearnOptions:
     regularization: float = 0.1
     threshold: float = 0.5
     include_model_labels: bool = False
+    prior: bool = True
 
 
 @dataclass
@@ -264,6 +267,7 @@ class TagReport:
     precision: float | None = None
     recall: float | None = None
     needed: int = 0
+    prior: str | None = None  # the tagger whose probability the probe starts from
 
 
 @dataclass
@@ -308,8 +312,15 @@ def learn(
     options: LearnOptions,
     uncertainty: Callable[[Project, Dataset], np.ndarray] | None = None,
     progress: Progress | None = None,
+    registry: Any = None,
 ) -> LearnedModel:
-    """Train, cross-validate and save the learned tagger; returns it (with its report)."""
+    """Train, cross-validate and save the learned tagger; returns it (with its report).
+
+    `registry` (None: the installed plugins) is asked for the embedding's source tagger,
+    whose own probabilities become the probes' prior unless `options.prior` is off.
+    """
+    from curator.curation.prior import prior_columns
+
     embedding = choose_embedding(project, options.embedding)
     data = load_dataset(project, embedding, vocabulary_pairs(project, options.facet, options.tags))
     known = verified(data)
@@ -321,28 +332,33 @@ def learn(
     chosen = [j for j, r in enumerate(report) if r.trained]
     if not chosen:
         raise CuratorError(_not_enough(report, options))
+    prior = prior_columns(project, embedding, registry) if options.prior else {}
+    source = embedding_source(project, embedding)
+    for j in chosen:
+        report[j].prior = source if data.pairs[j] in prior else None
     fold = fold_of_each_row(data.groups, options.folds)
-    make = fit_calibrated(options.regularization, data.groups)
-    oof = out_of_fold(
-        data.features,
-        data.present[:, chosen],
-        trainable[:, chosen],
-        fold,
-        make,
-        _half(progress, 0, len(chosen)),
-    )
+    makers = [_maker(options, data, prior.get(data.pairs[j])) for j in chosen]
     for k, j in enumerate(chosen):
-        _cv_figures(report[j], oof[:, k], data.present[:, j], known[:, j], options.threshold)
+        oof = out_of_fold(
+            data.features,
+            data.present[:, [j]],
+            trainable[:, [j]],
+            fold,
+            makers[k],
+            _half(progress, k, len(chosen)),
+        )
+        _cv_figures(report[j], oof[:, 0], data.present[:, j], known[:, j], options.threshold)
     probes = []
     for k, j in enumerate(chosen):
         rows = np.flatnonzero(trainable[:, j])
-        probes.append(make(data.features[rows], data.present[rows, j], rows))
+        probes.append(makers[k](data.features[rows], data.present[rows, j], rows))
         if progress:
             progress(len(chosen) + k + 1, 2 * len(chosen))
+    used = {data.pairs[j]: prior[data.pairs[j]] for j in chosen if data.pairs[j] in prior}
     model = LearnedModel(
-        training_hash(data, trainable, chosen, options),
+        training_hash(data, trainable, chosen, options, used),
         embedding,
-        embedding_source(project, embedding),
+        source,
         options.threshold,
         [data.pairs[j] for j in chosen],
         probes,
@@ -351,6 +367,18 @@ def learn(
     )
     save_model(project, model)
     return model
+
+
+def _maker(
+    options: LearnOptions, data: Dataset, prior_column: int | None
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], Any]:
+    """A tag's probe: from its tagger's probability when the embedding holds it, else as
+    a calibrated probe of the embedding alone."""
+    from curator.curation.prior import fit_with_prior
+
+    if prior_column is None:
+        return fit_calibrated(options.regularization, data.groups)
+    return fit_with_prior(prior_column, data.groups)
 
 
 def _half(progress: Progress | None, done: int, count: int) -> Progress | None:
@@ -400,11 +428,23 @@ def _not_enough(report: list[TagReport], options: LearnOptions) -> str:
 
 
 def training_hash(
-    data: Dataset, trainable: np.ndarray, chosen: list[int], options: LearnOptions
+    data: Dataset,
+    trainable: np.ndarray,
+    chosen: list[int],
+    options: LearnOptions,
+    prior: dict[Pair, int] | None = None,
 ) -> str:
-    """The version: a hash of what the probes learn from (labels, embeddings, settings)."""
+    """The version: a hash of what the probes learn from (labels, embeddings, settings, and
+    the prior's columns when probes start from one)."""
     digest = hashlib.sha256()
-    settings = [data.embedding, options.regularization, options.threshold, options.min_labels]
+    settings: list[Any] = [
+        data.embedding,
+        options.regularization,
+        options.threshold,
+        options.min_labels,
+    ]
+    if prior:  # only then, so versions trained without a prior keep their hash
+        settings.append(sorted([*pair, column] for pair, column in prior.items()))
     digest.update(json.dumps(settings).encode())
     for j in chosen:
         rows = np.flatnonzero(trainable[:, j])

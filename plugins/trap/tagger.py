@@ -102,6 +102,12 @@ class TrapTagger(Tagger):
         )
         return np.concatenate([pooled, probabilities])
 
+    def score_columns(self) -> dict[tuple[str, str], int]:
+        """Each tag's probability in the cached row: after the pooled embedding, in
+        weights.tags order (the learned tagger's prior)."""
+        pooled = self.weights.net.head.in_features
+        return {(FACET, tag): pooled + k for k, tag in enumerate(self.weights.tags)}
+
     def window_samples(self) -> int:
         return round(self.weights.window_seconds * self.sample_rate)
 
