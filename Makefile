@@ -31,6 +31,7 @@ bench: setup
 	.venv/bin/python bench/prompts_bench.py
 	.venv/bin/python bench/export_bench.py
 	.venv/bin/python bench/suspects_bench.py
+	.venv/bin/python bench/trap_learn_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache
