@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from curator.catalogue.audio import to_channels
+from curator.catalogue.audio import decode_window, to_channels
 from curator.curation.probes import LearnedModel
 from curator.curation.probes import load_model as load_learned_model
 from curator.prompts.checking import prompt_problems, tag_lists, tag_phrases
@@ -46,6 +46,7 @@ __all__ = [
     "TagResult",
     "Tagger",
     "Vocabulary",
+    "decode_window",
     "device_setting",
     "load_learned_model",
     "prompt_problems",

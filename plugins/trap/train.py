@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from curator.catalogue.audio import decode_window
+from curator.api import decode_window
 from curator.errors import AudioError, CuratorError
 
 from .evaluation import best_f1_thresholds, macro, snare_vs_clap, tag_figures
