@@ -63,6 +63,8 @@ def report_section(report: dict[str, Any]) -> None:
             "recall": _figure(r["recall"]),
             "needed": r["needed"],
             "trained": "yes" if r["trained"] else "no",
+            # a tagger's own probability (the prior, docs/suspects.md) or the embedding alone
+            "starts from": (r.get("prior") or "embedding") if r["trained"] else "-",
         }
         for r in report["tags"]
     ]
