@@ -51,18 +51,19 @@ class Clip:
 
 
 def choose_tags(rng: np.random.Generator) -> list[str]:
-    """Which parts play: drums, a bass, some melodic parts, perhaps vocals."""
-    tags = {t for t, p in (("kick", 0.7), ("hi-hat", 0.6), ("open hat", 0.3)) if rng.random() < p}
-    tags |= [set(), {"snare"}, {"clap"}, {"snare", "clap"}][
-        int(rng.choice(4, p=[0.2, 0.3, 0.3, 0.2]))
-    ]
-    if rng.random() < 0.35:
+    """Which parts play: drums, a bass, some melodic parts, perhaps vocals.
+
+    The odds keep each tag in roughly 15-50% of clips once masked stems are dropped.
+    """
+    tags = {t for t, p in (("kick", 0.62), ("hi-hat", 0.5), ("open hat", 0.3)) if rng.random() < p}
+    backbeat = int(rng.choice(4, p=[0.2, 0.3, 0.3, 0.2]))
+    tags |= [set(), {"snare"}, {"clap"}, {"snare", "clap"}][backbeat]
+    if rng.random() < (0.55 if "hi-hat" in tags else 0.1):
         tags.add("hi-hat rolls")
-    tags |= [set(), {"808"}, {"deep sub"}, {"plucked bass"}][
-        int(rng.choice(4, p=[0.3, 0.35, 0.2, 0.15]))
-    ]
+    bass = int(rng.choice(4, p=[0.25, 0.35, 0.2, 0.2]))
+    tags |= [set(), {"808"}, {"deep sub"}, {"plucked bass"}][bass]
     melodic = [t for t in MELODIC if t != "plucked bass"]
-    count = int(rng.choice(5, p=[0.1, 0.25, 0.3, 0.2, 0.15]))
+    count = int(rng.choice(5, p=[0.08, 0.22, 0.3, 0.22, 0.18]))
     tags |= set(rng.choice(melodic, size=count, replace=False).tolist())
     tags |= {t for t, p in (("vocal chop", 0.2), ("movie sample", 0.18)) if rng.random() < p}
     return sorted(tags or {"kick"})
