@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -33,6 +34,8 @@ def open_page(title: str) -> Project:
     st.set_page_config(page_title=f"{title} · Curator" if title else "Curator", layout="wide")
     project = current_project()
     require_sign_in(project)
+    if SIGNED_IN not in st.session_state:
+        ask_curator_name()
     return project
 
 
@@ -66,10 +69,52 @@ def require_sign_in(project: Project) -> None:
     authenticator.logout("Sign out", location="sidebar", key="curator-sign-out")
 
 
+NAMED = "curator-name"  # session key (and cookie): the name this browser's curator gave
+NAME_COOKIE_DAYS = 365
+
+
+def ask_curator_name() -> None:
+    """Without sign-in (the app serves this machine only), ask the curator's name once per
+    browser: kept in a cookie, so every change records a person, not the app's login."""
+    if os.environ.get("CURATOR_USER"):
+        return  # whoever started the app said who works in it
+    if not st.session_state.get(NAMED):
+        st.session_state[NAMED] = _name_cookie()
+    name = st.sidebar.text_input(
+        "Your name",
+        key=NAMED,
+        help="Recorded with every change you make (History, Home). Asked once per browser.",
+    ).strip()
+    if not name:
+        st.sidebar.warning("Type your name: changes you make are recorded under it.")
+    elif _name_cookie() != name:
+        _keep_name_cookie(name)
+
+
+def _name_cookie() -> str:
+    kept = st.context.cookies.get(NAMED)
+    return kept if isinstance(kept, str) else ""  # not a str: no browser (a test's fake)
+
+
+def _keep_name_cookie(name: str) -> None:
+    import json
+
+    import streamlit.components.v1 as components
+
+    cookie = f"{NAMED}={quote(name)}; path=/; max-age={NAME_COOKIE_DAYS * 86400}; SameSite=Strict"
+    components.html(
+        f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=0
+    )
+
+
 def page_curator() -> str:
     """Who is making a change from this page: the signed-in user when the project has a user
-    list, else CURATOR_USER or the login name of whoever runs the app."""
-    return str(st.session_state.get(SIGNED_IN) or current_curator())
+    list, else the name this browser gave (`ask_curator_name`), else CURATOR_USER or the login
+    name of whoever runs the app."""
+    signed_in = st.session_state.get(SIGNED_IN)
+    if signed_in:
+        return str(signed_in)
+    return str(st.session_state.get(NAMED) or "").strip() or current_curator()
 
 
 # CommonMark shows a backslash-escaped ASCII punctuation mark as itself. Escaped here: what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,24 @@ def run_lines(project: Project) -> list[dict[str, Any]]:
     return [_run_line(run) for run in project.catalog.runs()]
 
 
+def run_progress(run: dict[str, Any], now: datetime | None = None) -> dict[str, Any] | None:
+    """How far a run is: segments done (and failed) of its total, this process's rate in
+    segments per second since it (re)started, and the seconds left at that rate (None
+    where not known yet). None for a run that never recorded its total."""
+    if run.get("total") is None:
+        return None
+    done = run["progress_done"] if run.get("progress_done") is not None else run["done"]
+    done = min(int(done) + int(run.get("failed") or 0), int(run["total"]))
+    rate = eta = None
+    since = run.get("resumed_at")
+    elapsed = ((now or datetime.now()) - since).total_seconds() if since else 0.0
+    worked = done - int(run.get("done_before") or 0)
+    if elapsed > 0 and worked > 0:
+        rate = worked / elapsed
+        eta = (int(run["total"]) - done) / rate
+    return {"done": done, "total": int(run["total"]), "rate": rate, "eta_seconds": eta}
+
+
 def _run_line(run: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "id",
@@ -74,4 +93,5 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
     return {key: run[key] for key in keys} | {
         "status": run_state(run),
         "started_at": str(run["started_at"]),
+        "progress": run_progress(run),
     }

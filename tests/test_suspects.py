@@ -275,6 +275,7 @@ def test_review_page_shows_the_queue_and_its_reasons(
     judge(catalogue)
     monkeypatch.setenv("CURATOR_PROJECT", str(catalogue.project.root))
     page = AppTest.from_file(str(PAGES / "1_Review.py"), default_timeout=60).run()
+    page.sidebar.radio(key="review-view").set_value("List").run()
     assert not page.exception, page.exception
     page.sidebar.selectbox(key="queue-order").select("suspects").run()
     assert not page.exception, page.exception
@@ -293,10 +294,12 @@ def test_review_page_without_a_learned_tagger_says_how_to_train(
 ) -> None:
     monkeypatch.setenv("CURATOR_PROJECT", str(catalogue.project.root))
     page = AppTest.from_file(str(PAGES / "1_Review.py"), default_timeout=60).run()
-    page.sidebar.selectbox(key="queue-order").select("informative").run()
+    page.sidebar.radio(key="review-view").set_value("List").run()
     assert not page.exception, page.exception
-    assert any("curator learn" in e.value for e in page.error)
-    assert "80 segment(s) match." in [m.value for m in page.markdown]
+    # Not offered (an error and a fall back to id order was what a curator got before).
+    assert "informative" not in page.sidebar.selectbox(key="queue-order").options
+    assert any("curator learn" in c.value for c in page.sidebar.caption)
+    assert not page.error and "80 segment(s) match." in [m.value for m in page.markdown]
 
 
 def test_an_unknown_order_is_refused(catalogue: Catalogue) -> None:

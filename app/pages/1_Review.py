@@ -10,7 +10,15 @@ import streamlit as st
 
 from curator.app.focus import focus_view
 from curator.app.session import as_text, open_page, page_curator
-from curator.app.widgets import review_filter
+from curator.app.widgets import (
+    filter_from_url,
+    filter_to_url,
+    focused_segment_from_url,
+    remember_url,
+    review_filter,
+    set_url_param,
+    url_opened,
+)
 from curator.catalogue.audio import decode_window, spectrogram_image
 from curator.curation.review import (
     ORDERS,
@@ -18,43 +26,124 @@ from curator.curation.review import (
     current_values,
     effective_tags,
     label_is_tag,
-    model_only_tags,
+    queue_position,
     review_page,
     save_segment,
+    suspects_ready,
     tag_changes,
+    unavailable_orders,
+    unverified_tags,
     value_changes,
 )
 from curator.curation.suspects import SuspectOptions, find_suspects
 from curator.errors import AudioError, CuratorError
 from curator.music import NOTE_NAMES, SCALES, VALUE_FACETS, tempo_bpm
 from curator.project import Project
+from curator.prompts.editing import rewrite_prompt, row_prompt_staleness
 from curator.vocabulary import add_tag
 
 PREVIEW_RATE = 22050  # enough to judge hats and 808s, half the bytes of 44.1 kHz
 
 
+PAGE_SIZES = [10, 25, 50]
+
+
 def sidebar_filter(project: Project) -> tuple[ReviewFilter, int]:
+    """The queue the curator asked for, kept in the URL (see app/widgets.py)."""
+    missing = unavailable_orders(project)
+    orders = [o for o in ORDERS if o not in missing]
+    if url_opened():
+        queue_from_url(project, orders)
     st.sidebar.header("Filter")
     where = review_filter(project, st.sidebar)
-    page_size = st.sidebar.selectbox("Per page", [10, 25, 50])
+    page_size = st.sidebar.selectbox("Per page", PAGE_SIZES, key="review-per-page")
     order = st.sidebar.selectbox(
-        "Queue", list(ORDERS), format_func=ORDERS.__getitem__, key="queue-order"
+        "Queue", orders, format_func=ORDERS.__getitem__, key="queue-order"
     )
-    if order == "suspects" and st.sidebar.button("Recompute the suspicion queue"):
+    for reason in missing.values():
+        st.sidebar.caption(reason)
+    where = replace(where, order=order)
+    if order == "suspects":
+        suspicion_queue(project, where)
+    page_of_linked_segment(project, where, page_size)
+    queue_to_url(where, page_size)
+    return where, page_size
+
+
+def queue_from_url(project: Project, orders: list[str]) -> None:
+    """A link was opened: its filter, order and page (or the page of its segment)."""
+    filter_from_url(project)
+    params, state = st.query_params, st.session_state
+    state["queue-order"] = params.get("order") if params.get("order") in orders else "id"
+    size = params.get("per_page", "")
+    state["review-per-page"] = int(size) if size in {str(n) for n in PAGE_SIZES} else 10
+    page = params.get("page", "1")
+    state[PAGE_KEY] = int(page) if page.isdigit() and int(page) > 0 else 1
+    state[LINKED] = focused_segment_from_url()
+
+
+def queue_to_url(where: ReviewFilter, page_size: int) -> None:
+    filter_to_url(where)
+    set_url_param("order", where.order, "id")
+    set_url_param("per_page", page_size, PAGE_SIZES[0])
+    set_url_param("page", st.session_state.get(PAGE_KEY, 1), 1)
+    remember_url()
+
+
+LINKED = "review-linked"  # session key: the segment a just-opened link points at
+
+
+def page_of_linked_segment(project: Project, where: ReviewFilter, page_size: int) -> None:
+    """Turn to the page holding the segment a link pointed at (once, as the link opens)."""
+    segment = st.session_state.pop(LINKED, None)
+    if not segment:
+        return
+    try:
+        position = queue_position(project, where, segment)
+    except CuratorError:
+        return
+    if position is None:
+        st.info(f"Segment {as_text(segment)} is not in this queue.")
+        return
+    st.session_state[PAGE_KEY] = position // page_size + 1
+
+
+SUSPECTS_TRIED = "suspects-tried"  # session key: (facet, tag) computed this session
+
+
+def suspicion_queue(project: Project, where: ReviewFilter) -> None:
+    """The suspicion queue, computed on first use (with progress), recomputed on request."""
+    tried = st.session_state.setdefault(SUSPECTS_TRIED, set())
+    asked = st.sidebar.button("Recompute the suspicion queue")
+    first = (where.facet, where.tag) not in tried and not suspects_ready(project, where)
+    if asked or first:
+        tried.add((where.facet, where.tag))
         recompute_suspects(project, where)
-    return replace(where, order=order), page_size
 
 
 def recompute_suspects(project: Project, where: ReviewFilter) -> None:
     """Cross-validate probes again (about a second per tag on 1,000 segments)."""
+    bar = st.progress(0.0, text="Computing the suspicion queue: training probes on the labels")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Computing the suspicion queue: tag {done} of {total}")
+
     try:
-        with st.spinner("Training probes on the labels..."):
-            report = find_suspects(project, SuspectOptions(facet=where.facet, tags=_tags(where)))
+        options = SuspectOptions(facet=where.facet, tags=_tags(where))
+        report = find_suspects(project, options, progress)
     except CuratorError as exc:
-        st.sidebar.error(as_text(exc))
+        bar.empty()
+        st.info(f"The suspicion queue cannot be computed yet: {as_text(exc)}")
         return
+    bar.empty()
     flagged = sum(s.flagged for s in report.suspects)
     st.sidebar.success(f"{len(report.judged)} tag(s) judged, {flagged} label(s) flagged.")
+    if not report.judged:
+        st.info(
+            "No tag has enough labels to judge yet ("
+            + as_text("; ".join(f"{f}/{t}: {why}" for f, t, why in report.skipped[:3]))
+            + ")."
+        )
 
 
 def _tags(where: ReviewFilter) -> tuple[str, ...]:
@@ -90,7 +179,7 @@ def show_audio(row: dict[str, Any]) -> None:
     )
 
 
-def show_model_view(row: dict[str, Any]) -> None:
+def show_model_view(project: Project, row: dict[str, Any]) -> None:
     model = [x for x in row["labels"] if x["source_kind"] == "model" and label_is_tag(x["facet"])]
     if model:
         st.caption(
@@ -114,6 +203,22 @@ def show_model_view(row: dict[str, Any]) -> None:
         st.caption("Human labels: " + as_text(", ".join(human)))
     if row["prompt"]:
         st.caption(f"Prompt: {as_text(row['prompt'])}")
+        show_stale_prompt(project, row)
+
+
+def show_stale_prompt(project: Project, row: dict[str, Any]) -> None:
+    """Flag a prompt written from tags that have changed since, with a one-click rewrite."""
+    stale = row_prompt_staleness(row)
+    if not stale:
+        return
+    st.warning(f"Stale prompt: the tags changed since it was written ({as_text(stale)}).")
+    if st.button("Rewrite the prompt", key=f"{row['id']}-rewrite"):
+        try:
+            rewrite_prompt(project, row["id"], actor=page_curator())
+        except CuratorError as exc:
+            st.error(as_text(exc))
+            return
+        st.rerun()
 
 
 # Stored keys are read in sharps (current_values), so every one of them is in this list.
@@ -173,13 +278,16 @@ def edit_form(project: Project, row: dict[str, Any]) -> None:
         excluded = st.checkbox(
             "Exclude from training", row["excluded"], key=f"{row['id']}-excluded"
         )
-        confirm = st.checkbox("Confirm the model's tags I kept", True, key=f"{row['id']}-confirm")
+        # Off by default: a tag left untouched stays unverified (docs/review.md).
+        confirm = st.checkbox(
+            "Also verify the tags I kept (I listened for each)", False, key=f"{row['id']}-confirm"
+        )
         if st.form_submit_button("Save"):
             try:
                 if new_tag:
                     new_tag = add_tag(project.vocabulary_dir, new_facet, new_tag)
                     chosen[new_facet] = [*chosen.get(new_facet, []), new_tag]
-                kept = model_only_tags(row) if confirm else set()
+                kept = unverified_tags(row) if confirm else set()
                 changes = [
                     c
                     for facet, tags in chosen.items()
@@ -202,9 +310,11 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
         name = Path(row["source"]).name
         end = row["start"] + row["duration"]
         st.markdown(f"**{as_text(row['id'])}** · {as_text(name)} · {row['start']:.1f}-{end:.1f} s")
+        if row["id"] == focused_segment_from_url():
+            st.info("The segment the link points at.")
         show_queue_reason(row)
         show_audio(row)
-        show_model_view(row)
+        show_model_view(project, row)
         edit_form(project, row)
 
 

@@ -11,7 +11,7 @@ from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import play_segment
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.prompts.editing import edit_prompt, prompt_table, revert_prompt
+from curator.prompts.editing import edit_prompt, prompt_table, revert_prompt, rewrite_prompt
 from curator.prompts.writing import DEFAULT_WRITER, PromptSummary, write_prompts
 from curator.rebalance.selections import selections
 from curator.registry import load_registry
@@ -82,6 +82,7 @@ def segment_editor(project: Project, row: dict[str, Any]) -> None:
         st.caption(as_text(" · ".join(facts)))
         play_segment(row)
         st.caption(f"In use: {as_text(who_wrote(row))}")
+        show_stale(project, row["id"], row["stale"], row["writer"])
         if row["actor"]:
             st.caption(f"Edited by {as_text(row['actor'])}")
         # The key follows the prompt, so the box shows the new text after a save or revert.
@@ -95,6 +96,24 @@ def segment_editor(project: Project, row: dict[str, Any]) -> None:
         ):
             revert_prompt(project, row["id"])
             st.rerun()
+
+
+def show_stale(project: Project, segment_id: str, stale: str | None, writer: str | None) -> None:
+    """Say that a prompt was written from tags that have changed since, with a rewrite."""
+    if not stale:
+        return
+    st.warning(f"Stale: the tags changed since this prompt was written ({as_text(stale)}).")
+    label = "Rewrite from the current tags" + (
+        " (replaces the curator's edit)" if writer == "human" else ""
+    )
+    if st.button(label, key=f"rewrite-{segment_id}"):
+        try:
+            summary = rewrite_prompt(project, segment_id, actor=page_curator())
+        except CuratorError as exc:
+            st.error(as_text(exc))
+            return
+        st.session_state["prompts-last-run"] = summary
+        st.rerun()
 
 
 def who_wrote(row: dict[str, Any]) -> str:
@@ -120,14 +139,24 @@ def main() -> None:
     rows = prompt_table(project, selection, text or None, tag)
     last_run()
     written = sum(1 for r in rows if r["prompt"])
-    st.caption(f"{len(rows)} segment(s), {written} with a prompt; a curator's edit wins.")
+    stale = sum(1 for r in rows if r["stale"])
+    st.caption(
+        f"{len(rows)} segment(s), {written} with a prompt, {stale} stale (written from tags "
+        "that have changed since); a curator's edit wins."
+    )
     write_panel(project, rows)
     if not rows:
         st.info("No segment matches the filter.")
         return
     st.dataframe(
         [
-            {"id": r["id"], "prompt": r["prompt"], "writer": r["writer"], "curator": r["actor"]}
+            {
+                "id": r["id"],
+                "prompt": r["prompt"],
+                "writer": r["writer"],
+                "curator": r["actor"],
+                "stale": r["stale"] or "",
+            }
             for r in rows
         ],
         hide_index=True,

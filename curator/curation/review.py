@@ -205,6 +205,11 @@ def set_labels(
     return batch
 
 
+# Above this many segments, the Bulk relabel page asks for the count to be typed before it
+# applies a change: one slip must not relabel the catalogue.
+BULK_CONFIRM_ABOVE = 300
+
+
 @dataclass
 class BulkPreview:
     count: int

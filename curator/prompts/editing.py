@@ -6,10 +6,11 @@ in use, and every version of one segment's prompt.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from curator.catalogue.metadata import segment_metadata
-from curator.curation.review import current_curator
+from curator.catalogue.metadata import TAG_FACETS, segment_metadata
+from curator.curation.review import current_curator, effective_tags
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.prompts.checking import tag_lists, text_problems
@@ -19,9 +20,13 @@ from curator.storage.prompts import (
     PromptRow,
     delete_human_prompt,
     prompts_in_use,
+    read_written_from,
     save_prompts,
 )
 from curator.storage.selections import selection_items
+
+if TYPE_CHECKING:
+    from curator.prompts.writing import PromptSummary
 
 
 def edit_prompt(project: Project, segment_id: str, text: str, actor: str | None = None) -> None:
@@ -31,8 +36,57 @@ def edit_prompt(project: Project, segment_id: str, text: str, actor: str | None 
     problems = text_problems(text)
     if problems:
         raise CuratorError(f"prompt for {segment_id} not saved: {'; '.join(problems)}")
+    written_from = tags_now(project, segment_id)
     row = PromptRow(segment_id, HUMAN, text, actor=actor or current_curator())
-    save_prompts(project.catalog, [row])
+    save_prompts(project.catalog, [replace(row, written_from=written_from)])
+
+
+def tags_now(project: Project, segment_id: str) -> dict[str, list[str]]:
+    """The segment's effective tags per facet (what a prompt written now would describe)."""
+    return effective_tags({"labels": project.catalog.labels(segment_id)})
+
+
+def prompt_staleness(
+    written_from: dict[str, list[str]] | str | None, now: dict[str, list[str]]
+) -> str | None:
+    """How the tags changed since a prompt was written ("+drums/snare, -moods/dark"), or
+    None when they did not, or when what it was written from was never recorded."""
+    if written_from is None:
+        return None
+    if isinstance(written_from, str):
+        written_from = read_written_from(written_from) or {}
+    # A prompt is written from the metadata's tag facets (catalogue.metadata.TAG_FACETS).
+    before = {(f, t) for f, tags in written_from.items() for t in tags if f in TAG_FACETS}
+    after = {(f, t) for f, tags in now.items() for t in tags if f in TAG_FACETS}
+    if before == after:
+        return None
+    return ", ".join(
+        [f"+{f}/{t}" for f, t in sorted(after - before)]
+        + [f"-{f}/{t}" for f, t in sorted(before - after)]
+    )
+
+
+def row_prompt_staleness(row: dict[str, Any]) -> str | None:
+    """prompt_staleness of a review row's prompt (curation.review.review_page rows)."""
+    if not row.get("prompt"):
+        return None
+    return prompt_staleness(row.get("prompt_written_from"), effective_tags(row))
+
+
+def rewrite_prompt(project: Project, segment_id: str, actor: str | None = None) -> PromptSummary:
+    """Write the segment's prompt again from its current tags, with the writer of the prompt
+    in use (a curator's edit, which a writer cannot redo, is replaced by the default
+    writer's prompt)."""
+    from curator.prompts.writing import DEFAULT_WRITER, write_prompts
+
+    in_use = prompts_in_use(project.catalog, [segment_id]).get(segment_id)
+    writer = DEFAULT_WRITER
+    if in_use is not None and in_use.writer != HUMAN:
+        writer = in_use.writer.split("@")[0]
+    summary = write_prompts(project, [segment_id], writer)
+    if in_use is not None and in_use.writer == HUMAN and not summary.failed:
+        revert_prompt(project, segment_id)
+    return summary
 
 
 def revert_prompt(project: Project, segment_id: str) -> bool:
@@ -94,4 +148,5 @@ def _table_row(segment_id: str, record: dict[str, Any], prompt: PromptRow | None
         "prompt": prompt.text if prompt else None,
         "writer": prompt.writer if prompt else None,
         "actor": prompt.actor if prompt else None,
+        "stale": prompt_staleness(prompt.written_from, tag_lists(record)) if prompt else None,
     }

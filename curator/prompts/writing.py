@@ -17,7 +17,7 @@ from curator.api import PromptWriter
 from curator.catalogue.metadata import segment_metadata
 from curator.errors import CuratorError, PromptRejected
 from curator.project import Project
-from curator.prompts.checking import key_problems, tempo_problems, text_problems
+from curator.prompts.checking import key_problems, tag_lists, tempo_problems, text_problems
 from curator.registry import Registry, load_registry
 from curator.storage import RunRecord
 from curator.storage.prompts import (
@@ -127,6 +127,7 @@ def write_prompts(
     if todo:
         cached = {} if force else cached_prompts(project.catalog, [keys[s] for s in todo])
         summary.run_id = job.start_run()
+        project.catalog.start_progress(summary.run_id, len(todo))  # Home shows done/total
         job.write_all([(sid, records[sid], keys[sid]) for sid in todo], cached, summary, progress)
     return summary
 
@@ -228,7 +229,10 @@ class _PromptRun:
             summary.from_cache += 1
         else:
             summary.written += 1
-        self.add(PromptRow(segment_id, self.label, text, self.run_id, key), summary)
+        written_from = tag_lists(record)  # to tell later whether the tags changed since
+        self.add(
+            PromptRow(segment_id, self.label, text, self.run_id, key, None, written_from), summary
+        )
 
     def failed(self, segment_id: str, reason: str, summary: PromptSummary) -> None:
         summary.fail(segment_id, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ class PromptRow:
     input_key: what the prompt was written from (see curator.prompts.writing.input_key); None for
       a curator's edit.
     actor: the curator who saved an edit; None for a writer's prompt (`writer` names it).
+    written_from: the segment's tags when the prompt was written or saved, {facet: [tags]};
+      None where not known (prompts stored before this was recorded).
     """
 
     segment_id: str
@@ -28,6 +31,7 @@ class PromptRow:
     run_id: int | None = None
     input_key: str | None = None
     actor: str | None = None
+    written_from: dict[str, list[str]] | None = None
 
     @property
     def source_kind(self) -> str:
@@ -52,13 +56,18 @@ def _prompt_columns(rows: Sequence[PromptRow]) -> dict[str, list[object]]:
         "run_id": [r.run_id for r in rows],
         "input_key": [r.input_key for r in rows],
         "actor": [r.actor for r in rows],
+        "written_from": [_json_or_none(r.written_from) for r in rows],
     }
+
+
+def _json_or_none(value: object) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
 
 
 _REPLACE_PROMPT = (
     "ON CONFLICT (segment_id, writer) DO UPDATE SET text = excluded.text, "
     "run_id = excluded.run_id, input_key = excluded.input_key, actor = excluded.actor, "
-    "created_at = now()"
+    "written_from = excluded.written_from, created_at = now()"
 )
 
 
@@ -153,13 +162,24 @@ def prompts_in_use(
             where = "segment_id IN (SELECT segment_id FROM _segments)"
         model_ok = "split_part(writer, '@', 1) = $writer" if writer else "true"
         rows = con.execute(
-            "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key, actor), "
+            "SELECT segment_id, arg_max(struct_pack(writer, text, run_id, input_key, actor, "
+            "written_from), "
             f"{PROMPT_IN_USE_ORDER}) "
             f"FROM prompts WHERE {where} AND (source_kind = 'human' OR {model_ok}) "
             "GROUP BY segment_id",
             {"writer": writer} if writer else {},
         ).fetchall()
-    return {segment_id: PromptRow(segment_id, **chosen) for segment_id, chosen in rows}
+    return {
+        segment_id: PromptRow(
+            segment_id, **(chosen | {"written_from": read_written_from(chosen["written_from"])})
+        )
+        for segment_id, chosen in rows
+    }
+
+
+def read_written_from(stored: str | None) -> dict[str, list[str]] | None:
+    """A prompt's `written_from` as stored (JSON text), read back."""
+    return None if stored is None else dict(json.loads(stored))
 
 
 def prompt_versions(catalog: Catalog, segment_id: str) -> list[dict[str, object]]:

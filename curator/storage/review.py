@@ -337,10 +337,15 @@ class ReviewStore(CatalogBase):
             return restored + flags
 
     def batches(
-        self, limit: int = 50, actor: str | None = None, segment_id: str | None = None
+        self,
+        limit: int = 50,
+        actor: str | None = None,
+        segment_id: str | None = None,
+        batch_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The latest change batches (by `actor`, touching `segment_id`, if given): who,
-        when, what, how many labels and segments (the first few named), whether undone."""
+        """The latest change batches (by `actor`, touching `segment_id`, or just `batch_id`,
+        if given): who, when, what, how many labels and segments (the first few named),
+        whether undone."""
         with self.connect() as con:
             return dicts(
                 con.execute(
@@ -349,10 +354,11 @@ class ReviewStore(CatalogBase):
                     "count(DISTINCT segment_id) AS segments, "
                     "list(DISTINCT segment_id ORDER BY segment_id)[1:5] AS segment_ids, "
                     "any_value(undone_by) AS undone_by FROM label_history "
-                    "WHERE ($actor IS NULL OR actor = $actor) GROUP BY batch_id "
+                    "WHERE ($actor IS NULL OR actor = $actor) AND ($batch IS NULL OR "
+                    "batch_id = $batch) GROUP BY batch_id "
                     "HAVING ($segment IS NULL OR bool_or(segment_id = $segment)) "
                     "ORDER BY min(id) DESC LIMIT $limit",
-                    {"limit": limit, "actor": actor, "segment": segment_id},
+                    {"limit": limit, "actor": actor, "segment": segment_id, "batch": batch_id},
                 )
             )
 

@@ -115,6 +115,23 @@ class RunStore(CatalogBase):
                 )
             )
 
+    def start_progress(self, run_id: int, pending: int) -> None:
+        """A run (re)starts with `pending` segments to do: record its total (those it has
+        done already plus these) and where its rate starts counting, for Home's progress."""
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET done_before = d.done, total = d.done + $pending, "
+                "resumed_at = current_timestamp::TIMESTAMP, progress_done = NULL FROM (SELECT "
+                "count(*) FILTER (WHERE status = 'done') AS done FROM run_items "
+                "WHERE run_id = $run) d WHERE id = $run",
+                {"run": run_id, "pending": pending},
+            )
+
+    def record_progress(self, run_id: int, done: int) -> None:
+        """How many segments a run without items (an export) has done so far."""
+        with self.connect() as con:
+            con.execute("UPDATE runs SET progress_done = ? WHERE id = ?", [done, run_id])
+
     def unfinished_runs(self, settings_hash: str | None = None) -> list[dict[str, Any]]:
         """Runs recorded as running or interrupted (of these settings, if given), newest first,
         with the host and process that ran them."""
@@ -164,7 +181,8 @@ class RunStore(CatalogBase):
         with self.connect() as con:
             cursor = con.execute(
                 "SELECT r.id, r.kind, r.plugin, r.plugin_version, r.settings, r.status, "
-                "r.from_cache, r.started_at, r.finished_at, r.error, r.host, r.pid, "
+                "r.from_cache, r.started_at, r.finished_at, r.error, r.host, r.pid, r.total, "
+                "r.done_before, r.resumed_at, r.progress_done, "
                 "count(i.segment_id) FILTER (WHERE i.status = 'done') AS done, "
                 "count(i.segment_id) FILTER (WHERE i.status = 'failed') AS failed "
                 "FROM runs r LEFT JOIN run_items i ON i.run_id = r.id GROUP BY ALL ORDER BY r.id"

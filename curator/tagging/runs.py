@@ -617,6 +617,7 @@ def _run(
         _close_completed_run(project, record)
         return summary
     run_id = start_or_resume_run(project, record)
+    project.catalog.start_progress(run_id, len(pending))  # Home shows done/total as it goes
     summary.run_id = run_id
     tagging = project.settings.tagging
     writer = ShardWriter(project, run_id, work.plugin, tagging.shard_size, tagging.shard_seconds)
