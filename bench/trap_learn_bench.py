@@ -5,8 +5,9 @@ Run: .venv/bin/python bench/trap_learn_bench.py [--beats 160] [--seed 0] [--weig
 Beats with known instruments are rendered by the demo's renderer (curator.demo, the same
 audio `make demo` makes), ingested and tagged with `trap` (the shipped weights, or
 --weights); beats, project and embeddings are cached under bench/out/trap_learn/ and
-re-made when the renderer or the weights change. The TRACKS are split at random into a
-correction set and a held-out set. A simulated curator reviews every segment of the
+re-made when the renderer or the weights change. The TRACKS are split at random in two
+halves: a correction pool and a held-out set; the correction set is 5%, 15% and 50% of all
+tracks (--fractions), taken from the pool. A simulated curator reviews every segment of the
 correction tracks on the instruments facet: each instrument tag set to the truth through
 the review API (`save_segment`, as the Review page's Save does), in a copy of the project.
 Then `learn()` (what `curator learn` runs) trains the learned tagger with the prior (each
@@ -49,7 +50,7 @@ from curator.tagging.runs import plugin_context, run_tagger
 
 OUT = Path(__file__).resolve().parent / "out" / "trap_learn"
 FACET = "instruments"
-FRACTIONS = (0.1, 0.25, 0.5)  # of the tracks a curator corrects; the rest are held out
+FRACTIONS = (0.05, 0.15, 0.5)  # of all tracks, corrected; at most half: the rest is held out
 
 
 @dataclass
@@ -107,7 +108,7 @@ def prepare(beats: int, out: Path, weights: Path | None) -> Project:
             with (root / "curator.toml").open("a", encoding="utf-8") as handle:
                 handle.write(f'\n[plugins.trap]\nweights = "{weights.resolve()}"\n')
             project = open_project(root)
-    ingest(project, [folder])
+    ingest(project, [folder.resolve()])
     started = time.perf_counter()
     summary = run_tagger(project, "trap")
     if summary.done:
@@ -146,13 +147,17 @@ def load_catalogue(project: Project, folder: Path) -> Catalogue:
 # ------------------------------------------------------------------------ correcting
 
 
-def split_tracks(catalogue: Catalogue, fraction: float, seed: int) -> np.ndarray:
-    """True for the rows of the tracks the curator corrects (a fraction of the tracks)."""
+def split_tracks(catalogue: Catalogue, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the tracks the curator corrects (`fraction` of all tracks, from the first
+    half of a seeded shuffle) and of the held-out tracks (always the second half, so every
+    size of correction set is scored on the same tracks)."""
     tracks = sorted(set(catalogue.tracks))
-    order = np.random.default_rng(seed).permutation(len(tracks))
-    count = max(2, round(fraction * len(tracks)))
-    corrected = {tracks[i] for i in order[:count]}
-    return np.array([t in corrected for t in catalogue.tracks], dtype=bool)
+    order = [tracks[i] for i in np.random.default_rng(seed).permutation(len(tracks))]
+    half = len(tracks) // 2
+    corrected = set(order[: max(2, min(half, round(fraction * len(tracks))))])
+    held_out = set(order[half:])
+    rows = [np.array([t in chosen for t in catalogue.tracks]) for chosen in (corrected, held_out)]
+    return rows[0], rows[1]
 
 
 def corrected_copy(catalogue: Catalogue, rows: np.ndarray, folder: Path) -> Project:
@@ -207,14 +212,13 @@ def figures(scores: Scores, tag: str, truth: np.ndarray) -> tuple[float, float, 
 
 def evaluate(catalogue: Catalogue, fraction: float, seed: int, out: Path) -> dict:
     """Correct a fraction of the tracks, learn with and without the prior, score held-out."""
-    corrected = split_tracks(catalogue, fraction, seed)
+    corrected, held_out = split_tracks(catalogue, fraction, seed)
     project = corrected_copy(catalogue, corrected, out / f"corrected-{fraction:g}")
     options = LearnOptions(facet=FACET, tags=tuple(INSTRUMENTS))
     started = time.perf_counter()
     with_prior = learn(project, options)
     seconds = time.perf_counter() - started
     without = learn(project, replace(options, prior=False))
-    held_out = ~corrected
     taggers = {
         "trap": trap_scores(catalogue, held_out),
         "learned+prior": learned_scores(with_prior, catalogue, held_out),
