@@ -104,6 +104,7 @@ def test_bulk_relabel_page_previews_applies_and_undoes(tagged: Project) -> None:
     page.selectbox(key="bulk-filter-facet").select("instruments").run()
     page.selectbox(key="bulk-filter-tag").select("hi-hat").run()
     assert "6 segment(s) match the filter." in [m.value for m in page.markdown]
+    page.selectbox(key="bulk-action").select("add").run()  # no action is preset
     page.selectbox(key="bulk-facet").select("instruments").run()
     page.selectbox(key="bulk-tag").select("hi-hat rolls").run()
     page.button(key="bulk-apply").click().run()

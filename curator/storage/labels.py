@@ -73,6 +73,11 @@ def register_changes(con: Any, changes: Sequence[HumanLabel], origin: str = REVI
         raise CuratorError(f"no segment {named} in the catalogue")
 
 
+# When a change of origin alone (same present, same value) is applied: undo restores any
+# origin; otherwise only a change that verifies (a person confirming a bulk or imported tag).
+_ORIGIN_CHANGES = {True: "true", False: f"c.origin = '{REVIEWED}'"}
+
+
 def apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
     """Apply the rows of temp table _changes as human labels, set-based, with history.
 
@@ -82,15 +87,14 @@ def apply_changes(con: Any, actor: str, batch_id: str, action: str) -> int:
     the old and new state of every change, so undo can restore it (no old state: there was
     no human label).
     """
-    upgrade = "h.origin IS DISTINCT FROM c.origin AND " + (
-        "true" if action == "undo" else f"c.origin = '{REVIEWED}'"
-    )
+    undoing = action == "undo"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _effective_changes AS SELECT c.*, h.present AS "
         "old_present, h.value AS old_value, h.origin AS old_origin FROM _changes c LEFT JOIN "
         "labels h ON h.segment_id = c.segment_id AND h.facet = c.facet AND h.tag = c.tag "
         "AND h.source = 'human' WHERE h.present IS DISTINCT FROM c.present "
-        f"OR h.value IS DISTINCT FROM c.value OR ({upgrade})"
+        "OR h.value IS DISTINCT FROM c.value OR (h.origin IS DISTINCT FROM c.origin AND "
+        f"{_ORIGIN_CHANGES[undoing]})"
     )
     con.execute(
         "INSERT INTO label_history (batch_id, segment_id, facet, tag, action, old_present, "

@@ -141,10 +141,10 @@ def _score_bounds(query: ReviewQuery, score: str, params: dict[str, Any]) -> lis
     return bounds
 
 
-def position_in(con: Any, queue: str, params: dict[str, Any], segment_id: str) -> int | None:
-    """The `position` of `segment_id` in the rows of `queue` (None: not among them)."""
+def position_in(con: Any, sql: str, params: dict[str, Any], segment_id: str) -> int | None:
+    """The `position` of `segment_id` in the rows of queue `sql` (None: not among them)."""
     found = con.execute(
-        f"SELECT position FROM ({queue}) WHERE id = $segment_id",
+        f"SELECT position FROM ({sql}) WHERE id = $segment_id",
         {**params, "segment_id": segment_id},
     ).fetchone()
     return None if found is None else int(found[0])
