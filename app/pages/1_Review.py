@@ -57,9 +57,7 @@ def sidebar_filter(project: Project) -> tuple[ReviewFilter, int]:
     st.sidebar.header("Filter")
     where = review_filter(project, st.sidebar)
     page_size = st.sidebar.selectbox("Per page", PAGE_SIZES, key="review-per-page")
-    order = st.sidebar.selectbox(
-        "Queue", orders, format_func=ORDERS.__getitem__, key="queue-order"
-    )
+    order = st.sidebar.selectbox("Queue", orders, format_func=ORDERS.__getitem__, key="queue-order")
     for reason in missing.values():
         st.sidebar.caption(reason)
     where = replace(where, order=order)
