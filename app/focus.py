@@ -57,6 +57,18 @@ class Listening:
     spectrogram: bytes
 
 
+@dataclass(frozen=True)
+class PendingSave:
+    """A save the curator asked for, written once the next card is on its way to the browser
+    (the catalogue's transaction then costs the curator no waiting)."""
+
+    row: dict[str, Any]  # the segment as it was before the save
+    cursor: int
+    changes: list  # HumanLabel (curator.storage, which app modules never import)
+    excluded: bool | None
+    actor: str
+
+
 @dataclass
 class FocusState:
     """What focus mode remembers between reruns: the queue, the saves it can undo, and the
@@ -64,6 +76,7 @@ class FocusState:
 
     queue: FocusQueue
     saves: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    pending: PendingSave | None = None
     message: str = ""
     message_kind: str = ""
     version: int = 0  # bumped on every save, move and undo: the card starts afresh
@@ -183,7 +196,13 @@ def focus_card(project: Project) -> None:
         default=None,
         on_change=partial(on_action, project),
     )
+    status = st.empty()
     show_details(row)
+    if state.pending is not None:
+        finish_save(project, state, status)
+    # After the card is drawn: what the next moves need is read and decoded while it plays.
+    with contextlib.suppress(CuratorError):  # the move that needs it will say why
+        state.queue.read_ahead(project, PREPARE_AHEAD + 1)
     prepare_ahead(state.queue.upcoming(PREPARE_AHEAD))
 
 
@@ -214,7 +233,7 @@ def card_args(state: FocusState, row: dict[str, Any]) -> dict[str, Any]:
         ],
         "message": state.message,
         "message_kind": state.message_kind,
-        "can_undo": bool(state.saves),
+        "can_undo": bool(state.saves or state.pending),
         "can_go_back": queue.cursor > 0,
     }
 
@@ -314,24 +333,45 @@ def run_action(
 
 
 def save(project: Project, state: FocusState, row: dict[str, Any], message: dict) -> None:
-    """Save what the curator decided on the card, then move on."""
+    """Take what the curator decided on the card and move on; the card after it is drawn
+    first, then `finish_save` writes the decisions (see focus_card)."""
     changes = decision_labels(row["id"], proposed_tags(row), message.get("decisions", []))
     excluded = bool(message.get("excluded"))
     flag = None if excluded == bool(row["excluded"]) else excluded
     if changes or flag is not None:
         actor = page_curator()
-        batch, changed = save_segment(project, row["id"], changes, None, flag, actor)
-        state.saves.append((batch, state.queue.cursor, row))
+        state.pending = PendingSave(row, state.queue.cursor, changes, flag, actor)
         state.queue.saved(row_after_save(row, changes, flag, actor))
-        state.message, state.message_kind = (
-            f"Saved {row['id']}: {changed} change(s). Press u to undo.",
-            "success",
-        )
     state.queue.move(1)
+    if state.pending is not None and not runtime.exists():
+        finish_save(project, state, None)  # no browser waiting (bare mode, tests)
+
+
+def finish_save(project: Project, state: FocusState, status: Any) -> None:
+    """Write the pending save, and say below the card whether it was recorded."""
+    pending, state.pending = state.pending, None
+    if pending is None:
+        return
+    segment = pending.row["id"]
+    try:
+        batch, changed = save_segment(
+            project, segment, pending.changes, None, pending.excluded, pending.actor
+        )
+    except CuratorError as exc:  # nothing was saved: the segment is shown as it was
+        state.queue.rows[pending.cursor] = pending.row
+        state.message, state.message_kind = f"Not saved: {as_text(exc)}", "error"
+        if status is not None:
+            status.error(f"{segment} was not saved: {as_text(exc)} (k goes back to it)")
+        return
+    state.saves.append((batch, pending.cursor, pending.row))
+    state.message, state.message_kind = f"Saved {segment}: {changed} change(s).", "success"
+    if status is not None:
+        status.caption(f"Saved {as_text(segment)}: {changed} change(s). u undoes it.")
 
 
 def undo_last(project: Project, state: FocusState) -> None:
     """Undo this session's last save and go back to that segment as it was."""
+    finish_save(project, state, None)
     if not state.saves:
         return
     batch, cursor, before = state.saves.pop()

@@ -132,6 +132,12 @@ class FocusQueue:
             self.read_more(project)
         return self.rows[self.cursor] if self.cursor < len(self.rows) else None
 
+    def read_ahead(self, project: Project, count: int) -> None:
+        """Read the next part of the queue now if fewer than `count` segments are left to show
+        (so that moving on never waits for a read)."""
+        if len(self.rows) - self.cursor <= count and not self.finished:
+            self.read_more(project)
+
     def upcoming(self, count: int) -> list[dict[str, Any]]:
         """The next `count` segments already read (whose audio can be prepared)."""
         return self.rows[self.cursor + 1 : self.cursor + 1 + count]
