@@ -27,6 +27,7 @@ bench: setup
 	.venv/bin/python bench/tagging_bench.py
 	.venv/bin/python bench/analyzer_bench.py
 	.venv/bin/python bench/review_bench.py
+	.venv/bin/python bench/review_browser_bench.py
 	.venv/bin/python bench/rebalance_bench.py
 	.venv/bin/python bench/prompts_bench.py
 	.venv/bin/python bench/export_bench.py
