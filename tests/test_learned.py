@@ -166,8 +166,9 @@ def test_cli_learn_prints_per_tag_figures_and_labels_needed(run_cli, reviewed) -
     trained = {r["tag"] for r in report["tags"] if r["trained"]}
     assert trained == set(TAGS)
     untrained = [r for r in report["tags"] if not r["trained"]]
-    # No verified positive yet: 20 more wanted; the 40 reviewed segments are its negatives.
-    assert untrained and all(r["needed"] == 20 and r["precision"] is None for r in untrained)
+    # Nothing verified yet: 20 positives and 20 negatives wanted. Segments reviewed for other
+    # tags are not its negatives: only a tag a person decided is verified.
+    assert untrained and all(r["needed"] == 40 and r["precision"] is None for r in untrained)
     table = run_cli("learn", "--project", root, "--tag", "snare", "--tag", "808")
     assert "precision" in table.output and "needed" in table.output and "snare" in table.output
 
@@ -254,11 +255,20 @@ def corrected_beats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, 
 
 
 def correct(project: Project, row: dict, instruments: tuple[str, ...]) -> None:
-    """What a curator does on the Review page: fix the instruments, keep the right ones."""
+    """What a curator does on the Review page: fix the instruments, verify the right ones,
+    and reject every other instrument of the vocabulary (only a tag a person decided counts
+    as verified, so the negatives are said out loud)."""
     from curator.curation.review import effective_tags, model_only_tags, save_segment, tag_changes
 
     before = effective_tags(row).get("instruments", [])
     changes = tag_changes(row["id"], "instruments", before, list(instruments), model_only_tags(row))
+    decided = {c.tag for c in changes} | set(instruments)
+    vocabulary = [t.name for t in project.vocabulary().facet("instruments").tags]
+    changes += [
+        HumanLabel(row["id"], "instruments", tag, present=False)
+        for tag in vocabulary
+        if tag not in decided
+    ]
     save_segment(project, row["id"], changes, actor="ana")
 
 
