@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,13 +14,12 @@ from scipy.stats import spearmanr
 from test_trap_weights import random_weights
 
 import curator.plugins.learned as learned_plugin
-from curator import hookimpl
+import curator.plugins.trap as trap_plugin
 from curator.api import Tagger
 from curator.catalogue.ingest import ingest
 from curator.curation.prior import PriorProbe, fit_with_prior, prior_columns
 from curator.curation.probes import LearnOptions, apply_learned, learn, load_model
 from curator.curation.review import set_labels
-from curator.plugins.trap.tagger import TrapTagger
 from curator.project import Project, init_project, open_project
 from curator.registry import Registry
 from curator.storage import HumanLabel
@@ -33,16 +31,8 @@ TRACKS = 12
 SR = 22050
 
 
-class TrapHooks:
-    """Registers the trap tagger, as its entry point does, without needing it installed."""
-
-    @hookimpl
-    def register_taggers(self, register: Callable[[Tagger], None]) -> None:
-        register(TrapTagger())
-
-
 def trap_registry() -> Registry:
-    return registry_of(learned_plugin, TrapHooks())
+    return registry_of(learned_plugin, trap_plugin)
 
 
 # ---------------------------------------------------------------- the probe itself
@@ -211,9 +201,7 @@ def test_without_the_prior_probes_learn_from_the_embedding_alone(trap_project: P
     assert with_prior.version != plain.version, "the prior is part of what it learned from"
 
 
-def test_cli_learn_no_prior(run_cli, trap_project: Project, monkeypatch) -> None:
-    # The CLI reaches plugins through the installed registry: give it trap's hooks.
-    monkeypatch.setattr("curator.registry.load_registry", trap_registry)
+def test_cli_learn_no_prior(run_cli, trap_project: Project) -> None:
     root = trap_project.root
     args = ("learn", "--project", root, "--facet", "instruments", "--tag", "snare")
     plain = json.loads(run_cli(*args, "--no-prior", "--json").stdout)
