@@ -22,7 +22,7 @@ format: setup
 	.venv/bin/ruff format curator plugins app training db tests bench examples scripts
 	.venv/bin/ruff check --fix curator plugins app training db tests bench examples scripts
 
-bench: setup
+bench: setup system-deps
 	.venv/bin/python bench/ingest_bench.py
 	.venv/bin/python bench/tagging_bench.py
 	.venv/bin/python bench/analyzer_bench.py
@@ -32,6 +32,7 @@ bench: setup
 	.venv/bin/python bench/prompts_bench.py
 	.venv/bin/python bench/export_bench.py
 	.venv/bin/python bench/suspects_bench.py
+	.venv/bin/python bench/trap_bench.py
 	.venv/bin/python bench/trap_learn_bench.py
 
 clean:
