@@ -1,7 +1,14 @@
-"""Synthesizes trap-like demo beats with known tempo, key and instruments, in pure numpy."""
+"""Renders trap-like demo beats with known tempo, key and instruments.
+
+The parts are written here (patterns, chords, melodies) and played by the trap corpus's
+machinery: sampled instruments and drum kits from MuseScore General through fluidsynth (the
+soundfont the trap tagger never trains on), 808s with glides and deep subs synthesised, and
+some drums from the corpus's synthesised kits, as producers mix sample packs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import zlib
@@ -14,8 +21,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from curator.files import write_json_atomically
+from curator.files import replace_atomically, write_json_atomically
 from curator.music import NOTE_NAMES
+from curator.plugins.trap.corpus import soundfonts as corpus_fonts
+from curator.plugins.trap.corpus import sounds as corpus_sounds
+from curator.plugins.trap.corpus.sounds import Note as CorpusNote
 
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 MELODIC = ("synth bells", "piano", "plucked guitar", "strings", "synth pad")
@@ -33,6 +43,8 @@ INSTRUMENTS = (
 MOODS = ("dark", "melancholic", "dreamy", "cheerful", "aggressive")
 PEAK_DBFS = -1.0
 TRUTH_FILE = "truth.json"
+# The soundfont the trap tagger never trains on: the demo shows it on unheard sounds.
+DEMO_SOUNDFONT = corpus_fonts.DEFAULT_HOLDOUT
 
 Sound = np.ndarray
 Hit = tuple[float, float]  # (position in beats, velocity)
@@ -158,7 +170,7 @@ def random_spec(rng: np.random.Generator, index: int) -> BeatSpec:
         tempo=float(rng.integers(low, high + 1)),
         key=NOTE_NAMES[int(rng.integers(12))],
         scale=_scale_for(mood, rng),
-        duration=round(float(rng.uniform(30.0, 60.0)), 1),
+        duration=round(float(rng.uniform(45.0, 90.0)), 1),
         instruments=_pick_instruments(style, rng),
         hat_division=int(rng.choice([8, 16])),
         genre=genre,
@@ -276,73 +288,45 @@ def _roll(beat: int, rng: np.random.Generator) -> list[Hit]:
 
 # ---------------------------------------------------------------------------- drum sounds
 
-
-def _decay(n: int, sample_rate: int, seconds: float) -> np.ndarray:
-    return np.exp(-np.arange(n) / (seconds * sample_rate))
-
-
-def _sweep(freq: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A sine whose frequency follows `freq` sample by sample (phase is the running sum)."""
-    return np.sin(2 * np.pi * np.cumsum(freq) / sample_rate)
-
-
-def _kick(sample_rate: int, rng: np.random.Generator) -> Sound:
-    """Sine swept from ~150 Hz down to 50 Hz, plus a short click for the beater."""
-    n = int(0.45 * sample_rate)
-    body = _sweep(50 + 100 * _decay(n, sample_rate, 0.035), sample_rate)
-    click = np.diff(rng.standard_normal(n + 1)) * _decay(n, sample_rate, 0.0015)
-    return body * _decay(n, sample_rate, 0.16) + 0.3 * click
-
-
-def _band_noise(n: int, rng: np.random.Generator, smooth: int) -> np.ndarray:
-    """First difference removes lows, a moving average removes highs: a cheap band-pass."""
-    noise = np.diff(rng.standard_normal(n + smooth))
-    return np.convolve(noise, np.ones(smooth) / smooth, mode="valid")[:n]
-
-
-def _snare(sample_rate: int, rng: np.random.Generator) -> Sound:
-    """A ~190 Hz drum tone under a band-passed noise rattle."""
-    n = int(0.3 * sample_rate)
-    tone = np.sin(2 * np.pi * 190 * np.arange(n) / sample_rate) * _decay(n, sample_rate, 0.05)
-    rattle = _band_noise(n, rng, 3) * _decay(n, sample_rate, 0.09)
-    return 0.7 * tone + 0.5 * rattle
-
-
-def _clap(sample_rate: int, rng: np.random.Generator) -> Sound:
-    """Four hand-clap bursts 10 ms apart, the last one ringing out."""
-    n = int(0.35 * sample_rate)
-    t = np.arange(n) / sample_rate
-    envelope = np.zeros(n)
-    for i, start in enumerate((0.0, 0.01, 0.02, 0.03)):
-        tau = 0.1 if i == 3 else 0.004
-        envelope += np.where(t >= start, np.exp(-(t - start) / tau), 0.0)
-    return _band_noise(n, rng, 2) * envelope
-
-
-def _hat(sample_rate: int, rng: np.random.Generator, seconds: float) -> Sound:
-    """White noise differenced twice keeps only the hiss, with a short decay."""
-    n = int(6 * seconds * sample_rate)
-    hiss = np.diff(rng.standard_normal(n + 2), n=2) / 2
-    return hiss * _decay(n, sample_rate, seconds)
+# The share of drum parts played by a synthesised sound rather than a MuseScore kit.
+_SYNTH_DRUMS = 0.35
 
 
 def _drum_stems(
     spec: BeatSpec, grid: _Grid, kicks: list[Hit], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Render each drum tag of the spec onto its own stem."""
-    sr = grid.sample_rate
-    parts: dict[str, tuple[Sound, list[Hit]]] = {
-        "kick": (_kick(sr, rng), kicks),
-        "snare": (_snare(sr, rng), _backbeat_hits(spec, grid)),
-        "clap": (_clap(sr, rng), _backbeat_hits(spec, grid)),
-        "hi-hat": (_hat(sr, rng, 0.03), _hat_hits(spec, grid, rng)),
-        "open hat": (_hat(sr, rng, 0.22), _open_hat_hits(spec, grid)),
+    """Render each drum tag of the spec onto its own stem, from one kit or a synthesiser."""
+    parts: dict[str, list[Hit]] = {
+        "kick": kicks,
+        "snare": _backbeat_hits(spec, grid),
+        "clap": _backbeat_hits(spec, grid),
+        "hi-hat": _hat_hits(spec, grid, rng),
+        "open hat": _open_hat_hits(spec, grid),
     }
-    return {
-        tag: _hits_stem(grid, sound, hits)
-        for tag, (sound, hits) in parts.items()
-        if tag in spec.instruments
-    }
+    kit = corpus_fonts.GM_KITS[int(rng.integers(len(corpus_fonts.GM_KITS)))]
+    stems = {}
+    for tag, hits in parts.items():
+        synthesised = rng.random() < _SYNTH_DRUMS  # drawn for every tag: the stream stays put
+        sound_seed = int(rng.integers(2**31))
+        if tag not in spec.instruments:
+            continue
+        if synthesised:
+            sound = _SYNTH_SOUNDS[tag](np.random.default_rng(sound_seed), grid.sample_rate)
+            stems[tag] = _hits_stem(grid, sound, hits)
+        else:
+            note = kit.notes[tag][sound_seed % len(kit.notes[tag])]
+            notes = [_note(grid, beat, 0.1, note, velocity) for beat, velocity in hits]
+            stems[tag] = _sampled(grid, notes, kit.bank, kit.program, drums=True)
+    return stems
+
+
+_SYNTH_SOUNDS: dict[str, Callable[[np.random.Generator, int], Sound]] = {
+    "kick": corpus_sounds.kick,
+    "snare": corpus_sounds.snare,
+    "clap": corpus_sounds.layered_clap,
+    "hi-hat": corpus_sounds.hat,
+    "open hat": partial(corpus_sounds.hat, open_hat=True),
+}
 
 
 def _hits_stem(grid: _Grid, sound: Sound, hits: Iterable[Hit]) -> np.ndarray:
@@ -351,6 +335,20 @@ def _hits_stem(grid: _Grid, sound: Sound, hits: Iterable[Hit]) -> np.ndarray:
     for beat, velocity in hits:
         _place(stem, grid, beat, sound, velocity)
     return stem
+
+
+def _note(grid: _Grid, beat: float, beats: float, pitch: int, velocity: float) -> CorpusNote:
+    """A note of the corpus renderer: times in seconds, taken from the grid's frames."""
+    rate = grid.sample_rate
+    return CorpusNote(grid.frame(beat) / rate, grid.frame(beats) / rate, pitch, velocity)
+
+
+def _sampled(grid: _Grid, notes: list[CorpusNote], bank: int, program: int, drums: bool = False):
+    """Notes played by a MuseScore General preset, mono."""
+    font = corpus_fonts.soundfont(DEMO_SOUNDFONT)
+    renderer = corpus_fonts.renderer(grid.sample_rate)
+    stereo = renderer.render(font, bank, program, notes, grid.frames, drums=drums)
+    return stereo.mean(axis=1).astype(np.float64)
 
 
 # ---------------------------------------------------------------------------- harmony
@@ -399,17 +397,17 @@ def _root_position(chord: _Chord, low: int) -> list[int]:
     return [root + (pc - chord.root) % 12 for pc in (*chord.tones, chord.tonic)]
 
 
-def _hz(midi: int) -> float:
-    return 440.0 * 2 ** ((midi - 69) / 12)
-
-
 # ---------------------------------------------------------------------------- melodic parts
 
 
 def _pad_notes(chords: list[_Chord], low: int) -> list[Note]:
-    """Sustained chords under a softer tonic pedal, with the root doubled an octave down."""
+    """Sustained chords under a softer tonic pedal, with the root doubled an octave down.
+
+    The pedal is only a little softer: sampled strings and pads fall off steeply with
+    velocity, and a faint tonic let the relative major win the key.
+    """
     notes = [
-        (c.start, c.length, pitch, 1.0 if i < 3 else 0.5)
+        (c.start, c.length, pitch, 1.0 if i < 3 else 0.8)
         for c in chords
         for i, pitch in enumerate(_root_position(c, low))
     ]
@@ -437,141 +435,63 @@ def _arpeggio(chords: list[_Chord], low: int, order: tuple[int, ...], step: floa
     return notes
 
 
-def _bell(midi: int, n: int, sample_rate: int) -> Sound:
-    """FM bell: a 3.5:1 modulator gives inharmonic partials that fade into a pure tone."""
-    f, t = _hz(midi), np.arange(n) / sample_rate
-    index = 2.0 * np.exp(-t / 0.12)
-    tone = np.sin(2 * np.pi * f * t + index * np.sin(2 * np.pi * 3.5 * f * t))
-    return tone * np.exp(-t / 0.5)
-
-
-def _piano(midi: int, n: int, sample_rate: int) -> Sound:
-    """Additive piano: slightly stretched partials, the higher ones dying faster."""
-    f, t = _hz(midi), np.arange(n) / sample_rate
-    k = np.arange(1, 9)[:, None]
-    partials = f * k * np.sqrt(1 + 0.0004 * k**2)
-    amp = np.where(partials < 0.45 * sample_rate, k**-1.5, 0.0)
-    tone = (amp * np.sin(2 * np.pi * partials * t) * np.exp(-t * k**0.8 / 0.9)).sum(axis=0)
-    return tone * np.minimum(1.0, t / 0.003)
-
-
-def _pluck(midi: int, n: int, sample_rate: int) -> Sound:
-    """Karplus-Strong, one period at a time so each step is a vector operation."""
-    period = max(2, round(sample_rate / _hz(midi) - 0.5))  # the two-point average delays 0.5
-    blocks = np.empty((n // period + 2, period))
-    # A soft, DC-free pluck: smoothed noise, since the loop keeps any DC forever.
-    pluck = np.convolve(
-        np.random.default_rng(midi).standard_normal(period + 3), np.ones(4) / 4, "valid"
-    )
-    blocks[0] = pluck - pluck.mean()
-    before = 0.0  # the sample preceding the previous block
-    for b in range(1, len(blocks)):
-        prev = blocks[b - 1]
-        blocks[b] = 0.497 * (prev + np.concatenate(([before], prev[:-1])))
-        before = prev[-1]
-    return blocks.ravel()[:n]
-
-
-def _saw(f: float, n: int, sample_rate: int) -> np.ndarray:
-    """Band-limited sawtooth (PolyBLEP), so high notes do not alias."""
-    dt = f / sample_rate
-    phase = (dt * np.arange(n)) % 1.0
-    saw = 2 * phase - 1
-    head, tail = phase < dt, phase > 1 - dt
-    x = phase[head] / dt
-    saw[head] -= 2 * x - x * x - 1
-    x = (phase[tail] - 1) / dt
-    saw[tail] -= x * x + 2 * x + 1
-    return saw
-
-
-def _strings(midi: int, n: int, sample_rate: int) -> Sound:
-    """Three detuned saws, low-passed to sound bowed rather than buzzy, with a slow attack."""
-    f, t = _hz(midi), np.arange(n) / sample_rate
-    tone = np.sum([_saw(f * 2 ** (cents / 1200), n, sample_rate) for cents in (-9, 0, 7)], axis=0)
-    return _lowpass(tone / 3, 2500.0, sample_rate) * np.minimum(1.0, t / 0.35)
-
-
-def _pad(midi: int, n: int, sample_rate: int) -> Sound:
-    """Soft detuned sines with a weak octave, fading in slowly."""
-    f, t = _hz(midi), np.arange(n) / sample_rate
-    tone = np.sum([np.sin(2 * np.pi * f * 2 ** (c / 1200) * t) for c in (-6, 6)], axis=0)
-    tone += 0.3 * np.sin(2 * np.pi * 2 * f * t)
-    return tone / 2.3 * np.minimum(1.0, t / 0.6)
-
-
-def _sub(midi: int, n: int, sample_rate: int) -> Sound:
-    """A pure low sine: the deep sub has no saturation at all."""
-    return np.sin(2 * np.pi * _hz(midi) * np.arange(n) / sample_rate)
-
-
-def _808(midi: int, n: int, sample_rate: int) -> Sound:
-    """Sine with a fast pitch drop into the note, a long decay and tanh saturation."""
-    f = _hz(midi)
-    tone = _sweep(f * (1 + 1.5 * _decay(n, sample_rate, 0.02)), sample_rate)
-    return np.tanh(2.5 * tone * _decay(n, sample_rate, 1.5)) / np.tanh(2.5)
-
-
-_Voice = Callable[[int, int, int], Sound]
-
-
-def _ends(n: int, sample_rate: int) -> np.ndarray:
-    """5 ms fade in and 30 ms fade out, so cut notes never click."""
-    ramp = np.ones(n)
-    fade_in, fade_out = min(n, int(0.005 * sample_rate)), min(n, int(0.03 * sample_rate))
-    ramp[:fade_in] *= np.linspace(0, 1, fade_in)
-    ramp[n - fade_out :] *= np.linspace(1, 0, fade_out)
-    return ramp
-
-
-def _notes_stem(grid: _Grid, notes: Iterable[Note], voice: _Voice, max_s: float) -> np.ndarray:
-    """Render notes with one voice; a note is synthesized once per pitch and length."""
-    stem, cache = np.zeros(grid.frames), {}
-    for start, beats, midi, velocity in notes:
-        n = max(1, min(grid.frame(beats), int(max_s * grid.sample_rate)))
-        if (midi, n) not in cache:
-            cache[midi, n] = voice(midi, n, grid.sample_rate) * _ends(n, grid.sample_rate)
-        _place(stem, grid, start, cache[midi, n], velocity)
-    return stem
-
-
-def _lowpass(signal: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
-    """Zero-phase fourth-order-like low-pass in the frequency domain (no scipy needed)."""
-    # Padding stops the tail wrapping onto the start; a power of two keeps the FFT fast.
-    size = 1 << (len(signal) + 1024).bit_length()
-    freqs = np.fft.rfftfreq(size, 1 / sample_rate)
-    spectrum = np.fft.rfft(signal, n=size) / (1 + (freqs / cutoff) ** 4)
-    return np.fft.irfft(spectrum, n=size)[: len(signal)]
-
-
-# Each melodic instrument: what it plays (register and rhythm), its voice, its longest note (s).
-_PARTS: dict[str, tuple[Callable[[list[_Chord]], list[Note]], _Voice, float]] = {
-    "synth bells": (
-        partial(_arpeggio, low=72, order=(0, 1, 2, 1, 3, 2, 1, 2), step=0.5),
-        _bell,
-        1.5,
-    ),
-    "piano": (_piano_notes, _piano, 2.5),
-    "plucked guitar": (partial(_arpeggio, low=52, order=(0, 2, 1, 3, 2, 1), step=0.5), _pluck, 1.5),
-    "strings": (partial(_pad_notes, low=60), _strings, 30.0),
-    "synth pad": (partial(_pad_notes, low=55), _pad, 30.0),
+# Each melodic instrument: what it plays (register and rhythm) and its longest note (s).
+_PARTS: dict[str, tuple[Callable[[list[_Chord]], list[Note]], float]] = {
+    "synth bells": (partial(_arpeggio, low=72, order=(0, 1, 2, 1, 3, 2, 1, 2), step=0.5), 1.5),
+    "piano": (_piano_notes, 2.5),
+    "plucked guitar": (partial(_arpeggio, low=52, order=(0, 2, 1, 3, 2, 1), step=0.5), 1.5),
+    "strings": (partial(_pad_notes, low=60), 30.0),
+    "synth pad": (partial(_pad_notes, low=55), 30.0),
 }
 
 
-def _melodic_stem(tag: str, chords: list[_Chord], grid: _Grid) -> np.ndarray:
-    play, voice, longest = _PARTS[tag]
-    return _notes_stem(grid, play(chords), voice, longest)
+# The General MIDI presets each part may be played by: the plainest of the corpus's
+# (plugins/trap/corpus/soundfonts.py), as the demo should sound like its truth to anyone.
+# The electric grand (2) is a piano, but musicnn and many listeners hear a guitar in it.
+_PROGRAMS = {
+    "synth bells": (8, 9, 10, 11, 14),
+    "piano": (0, 1),
+    "plucked guitar": (24, 25),
+    "strings": (48, 49),
+    "synth pad": (88, 89, 90, 94, 95),
+}
 
 
-def _bass_stem(spec: BeatSpec, chords: list[_Chord], kicks: list[Hit], grid: _Grid) -> np.ndarray:
-    """808 follows the kick on the chord root; the deep sub holds the root for the whole chord."""
+def _melodic_stem(tag: str, chords: list[_Chord], grid: _Grid, rng: np.random.Generator):
+    """The part played by one of the General MIDI presets that make the tag."""
+    play, longest = _PARTS[tag]
+    programs = _PROGRAMS[tag]
+    program = programs[int(rng.integers(len(programs)))]
+    notes = [
+        _note(grid, start, min(beats, longest / grid.beat_seconds), midi, velocity)
+        for start, beats, midi, velocity in play(chords)
+    ]
+    return _sampled(grid, notes, 0, program)
+
+
+def _bass_stem(
+    spec: BeatSpec, chords: list[_Chord], kicks: list[Hit], grid: _Grid, rng: np.random.Generator
+) -> np.ndarray:
+    """808 follows the kick on the chord root, sliding up now and then; the deep sub holds
+    the root for the whole chord."""
+    rate = grid.sample_rate
     if "deep sub" in spec.instruments:
-        notes = [(c.start, c.length, _voice(c.root, 28), 1.0) for c in chords]
-        return _notes_stem(grid, notes, _sub, 30.0)
+        notes = [_note(grid, c.start, c.length, _voice(c.root, 28), 1.0) for c in chords]
+        return corpus_sounds.bass_line(corpus_sounds.deep_sub(rng), notes, grid.frames, rate)
     starts = [beat for beat, _ in kicks] + [grid.bars * 4.0]
-    roots = [_voice(_chord_at(chords, s).root, 28) for s in starts]
-    notes = [(s, e - s, root, 1.0) for (s, e), root in zip(pairwise(starts), roots, strict=False)]
-    return _notes_stem(grid, notes, _808, 2.5)
+    notes = []
+    for start, end in pairwise(starts):
+        root = _voice(_chord_at(chords, start).root, 28)
+        if end - start >= 1.5 and rng.random() < 0.3:
+            # A glide up an 8th before the next note: on the grid, so the pulse stays clear
+            # (a slide halfway through a dotted note made Essentia hear 4/3 of the tempo).
+            slide_at = end - 0.5
+            notes.append(_note(grid, start, slide_at - start, root, 1.0))
+            slide = _note(grid, slide_at, 0.5, root + int(rng.choice([12, 7])), 1.0)
+            notes.append(dataclasses.replace(slide, glide=True))
+        else:
+            notes.append(_note(grid, start, end - start, root, 1.0))
+    return corpus_sounds.bass_line(corpus_sounds.eight_o_eight(rng), notes, grid.frames, rate)
 
 
 def _chord_at(chords: list[_Chord], beat: float) -> _Chord:
@@ -590,9 +510,9 @@ def render_stems(spec: BeatSpec, sample_rate: int = 44100, seed: int = 0) -> dic
     stems = _drum_stems(spec, grid, kicks, rng)
     for tag in spec.instruments:
         if tag in MELODIC:
-            stems[tag] = _melodic_stem(tag, chords, grid)
+            stems[tag] = _melodic_stem(tag, chords, grid, rng)
     bass = "808" if "808" in spec.instruments else "deep sub"
-    stems[bass] = _bass_stem(spec, chords, kicks, grid)
+    stems[bass] = _bass_stem(spec, chords, kicks, grid, rng)
     return stems
 
 
@@ -606,7 +526,7 @@ def render_beat(spec: BeatSpec, sample_rate: int = 44100, seed: int = 0) -> np.n
         left, right = _GAINS[tag] * _pan_gains(pans[tag]) / max(_peak(stem), 1e-12)
         mix[0] += left * stem
         mix[1] += right * stem
-    mix *= _ends(mix.shape[1], sample_rate)
+    mix *= corpus_sounds.fades(mix.shape[1], sample_rate, 0.005, 0.03)
     return (_normalised(mix) * 10 ** (PEAK_DBFS / 20)).astype(np.float32).T
 
 
@@ -674,8 +594,12 @@ def render_demo_dataset(
 
 
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM: what training pipelines expect, and libsndfile writes it byte-for-byte alike."""
-    sf.write(path, audio, sample_rate, subtype="PCM_16", format="WAV")
+    """16-bit PCM: what training pipelines expect, and libsndfile writes it byte-for-byte alike.
+
+    Written whole: an interrupted run leaves no half beat for `curator ingest` to choke on.
+    """
+    write = partial(sf.write, data=audio, samplerate=sample_rate, subtype="PCM_16", format="WAV")
+    replace_atomically(path, lambda temporary: write(temporary))
 
 
 def _remove_stale(out: Path, keep: set[str]) -> None:

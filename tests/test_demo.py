@@ -1,4 +1,5 @@
-"""Tests for the demo-beat synthesizer: files, truth.json, and that the truth is audible."""
+"""Tests for the demo beats (sampled instruments and synthesised 808s): files, truth.json,
+and that the truth is audible."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def test_random_specs_are_plausible_beats() -> None:
         assert spec.name == f"beat_{i:04d}"
         assert 70 <= spec.tempo <= 160 and spec.tempo == int(spec.tempo)
         assert spec.key in demo.NOTE_NAMES and spec.scale in ("major", "minor")
-        assert 30.0 <= spec.duration <= 60.0 and re.fullmatch(r"\d+\.\d", str(spec.duration))
+        assert 45.0 <= spec.duration <= 90.0 and re.fullmatch(r"\d+\.\d", str(spec.duration))
         assert spec.hat_division in (8, 16)
         assert spec.genre in demo.GENRES and spec.mood in demo.MOODS
         assert list(spec.instruments) == [t for t in demo.INSTRUMENTS if t in tags]
@@ -225,6 +226,41 @@ def test_half_time_beats_have_one_snare_per_bar() -> None:
         snare = demo.render_stems(spec, sample_rate=ANALYSIS_RATE)["snare"]
         sounding = np.abs(snare) > 0  # the stem is exactly silent between hits
         onsets = np.flatnonzero(sounding[1:] & ~sounding[:-1]) + 1
-        beats = onsets / (60 / tempo * ANALYSIS_RATE)
-        assert np.allclose(beats, np.round(beats), atol=1e-3)  # on the grid, to the sample
+        beat_frames = 60 / tempo * ANALYSIS_RATE
+        beats = onsets / beat_frames
+        # On the grid, to fluidsynth's 64-frame block (where a sampled drum's note starts).
+        assert np.allclose(beats, np.round(beats), atol=64 / beat_frames)
         assert sorted(set((np.round(beats).astype(int) % 4).tolist())) == expected
+
+
+def band_share(signal: np.ndarray, rate: int, low: float, high: float) -> float:
+    power = np.abs(np.fft.rfft(signal)) ** 2
+    freqs = np.fft.rfftfreq(len(signal), 1 / rate)
+    return float(power[(freqs >= low) & (freqs < high)].sum() / power.sum())
+
+
+def test_basses_are_low_and_hats_are_bright() -> None:
+    """The truth's bass and hats are where a listener expects them in the spectrum."""
+    base = measured_specs(1, seed=9)[0]
+    for bass in ("808", "deep sub"):
+        kit = (bass, "kick", "snare", "hi-hat", "piano")
+        stems = demo.render_stems(
+            dataclasses.replace(base, instruments=kit, duration=8.0), ANALYSIS_RATE
+        )
+        assert band_share(stems[bass], ANALYSIS_RATE, 0, 250) > 0.8
+        assert band_share(stems["hi-hat"], ANALYSIS_RATE, 3000, ANALYSIS_RATE / 2) > 0.5
+        assert band_share(stems["kick"], ANALYSIS_RATE, 0, 300) > 0.5
+
+
+def test_the_demo_plays_the_held_out_soundfont(monkeypatch, tmp_path: Path) -> None:
+    """Its instruments are MuseScore General's samples: without the soundfont, one clear error."""
+    from curator.errors import CuratorError
+    from curator.plugins.trap.corpus import soundfonts
+
+    assert demo.DEMO_SOUNDFONT == "MuseScore_General_Full"
+    font = soundfonts.SOUNDFONTS[demo.DEMO_SOUNDFONT]
+    gone = dataclasses.replace(font, path=tmp_path / font.path.name)
+    monkeypatch.setitem(soundfonts.SOUNDFONTS, demo.DEMO_SOUNDFONT, gone)
+    with pytest.raises(CuratorError, match=r"musescore-general-soundfont.*system-deps\.sh"):
+        demo.render_demo_dataset(tmp_path / "beats", 1, sample_rate=8000)
+    assert not list((tmp_path / "beats").glob("*.wav"))

@@ -31,8 +31,10 @@ def register(cli: click.Group) -> None:
     help="Same seed and --n give byte-identical files.",
 )
 def demo_data(out: Path, count: int, seed: int) -> None:
-    """Render N trap-like beats (30-60 s WAV) with known tempo, key and instruments into OUT.
+    """Render N trap-like beats (45-90 s WAV) with known tempo, key and instruments into OUT.
 
+    The instruments and drum kits are MuseScore General's samples played by fluidsynth (the
+    soundfont the trap tagger never trains on), with synthesised 808s, subs and some drums.
     OUT/truth.json records each beat's tempo, key, scale, instruments, hi-hat division,
     genre and mood, so taggers and analyzers can be checked against ground truth.
     """
