@@ -135,3 +135,26 @@ def test_the_corpus_and_training_path_runs_end_to_end(tmp_path: Path, run_cli) -
 def test_trap_commands_have_help(run_cli) -> None:
     assert "held-out soundfont" in run_cli("trap-corpus", "--help").output
     assert "labels.jsonl" in run_cli("trap-train", "--help").output
+
+
+@pytest.mark.slow
+def test_the_demo_catalogue_has_trap_instruments_and_prompts_name_them(tmp_path: Path, run_cli):
+    """`make demo`'s steps on four demo beats: trap labels most segments' instruments, and
+    the prompts written from them name instruments (before trap, they named none)."""
+    from curator.demo import render_demo_dataset
+    from curator.storage.prompts import effective_prompts
+
+    render_demo_dataset(tmp_path / "beats", 4, seed=0)
+    project = init_project(tmp_path / "project")
+    ingest(project, [tmp_path / "beats"])
+    run_cli("tag", "--plugin", "trap", "--project", project.root)
+    run_cli("prompts", "--project", project.root)
+    segments = {r["id"] for r in project.catalog.segment_rows()}
+    instruments: dict[str, set[str]] = {}
+    for segment, facet, tag, present, _, _ in project.catalog.effective_labels():
+        if facet == "instruments" and present:
+            instruments.setdefault(segment, set()).add(tag)
+    assert len(instruments) >= 0.75 * len(segments), instruments
+    prompts = effective_prompts(project.catalog)
+    naming = [s for s, text in prompts.items() if any(t in text for t in instruments.get(s, ()))]
+    assert len(prompts) == len(segments) and len(naming) >= 0.75 * len(segments), prompts
