@@ -36,7 +36,7 @@ def show_batches(project: Project, curator: str | None, segment: str | None) -> 
     for batch in batches:
         columns = st.columns([6, 1, 1])
         columns[0].markdown(batch_line(batch, said.get(batch["batch_id"], "")))
-        columns[1].markdown(f"[Open]({segment_link(batch['segment_ids'][0])})")
+        columns[1].link_button("Open", segment_link(batch["segment_ids"][0]))
         if (
             not batch["undone_by"]
             and batch["action"] != "undo"
