@@ -435,7 +435,7 @@ def bulk_add_and_undo(browser: WebDriver, url: str) -> str:
         lambda: widget_by_key(browser, "bulk-apply").find_element(By.TAG_NAME, "button"),
         "Apply",
     )
-    wait_for_text(browser, "add 'hi-hat rolls': 6 label(s) changed in one batch")
+    wait_for_text(browser, "add instruments/hi-hat rolls: 6 segment(s) changed")
 
     def undo_batch(driver: WebDriver) -> str | None:
         button = widget_by_key(driver, "bulk-undo").find_element(By.TAG_NAME, "button")
