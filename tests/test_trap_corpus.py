@@ -78,6 +78,7 @@ def test_the_same_settings_give_the_same_labels_and_audio(corpus: Path, tmp_path
         assert np.array_equal(decoded(tmp_path / "again" / clip.file), decoded(corpus / clip.file))
 
 
+@pytest.mark.slow
 def test_a_clip_is_the_same_from_worker_processes(corpus: Path, tmp_path: Path) -> None:
     """Whichever process renders it and whatever it rendered before (no test clips: the
     held-out soundfont would be loaded in each worker)."""
@@ -223,6 +224,7 @@ def test_trap_corpus_help(run_curator) -> None:
         assert option in result.stdout
 
 
+@pytest.mark.slow
 def test_trap_corpus_renders_a_tiny_corpus(run_curator, tmp_path: Path) -> None:
     out = tmp_path / "tiny"
     result = run_curator("trap-corpus", out, "--clips", "2", "--test-clips", "0", "--seconds", "1")
@@ -234,8 +236,7 @@ def test_trap_corpus_renders_a_tiny_corpus(run_curator, tmp_path: Path) -> None:
     assert "other settings" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_trap_corpus_names_an_unknown_holdout(run_curator, tmp_path: Path) -> None:
-    result = run_curator("trap-corpus", tmp_path / "x", "--clips", "1", "--holdout", "Nope")
-    assert result.returncode == 1
-    assert "unknown soundfont 'Nope'" in result.stderr and "Traceback" not in result.stderr
+def test_trap_corpus_names_an_unknown_holdout(run_cli, tmp_path: Path) -> None:
+    result = run_cli("trap-corpus", tmp_path / "x", "--clips", "1", "--holdout", "Nope", expect=1)
+    assert "unknown soundfont 'Nope'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
