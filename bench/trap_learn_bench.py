@@ -1,6 +1,6 @@
 """Learned-tagger benchmark: does a curator's correction of trap's tags beat trap alone?
 
-Run: .venv/bin/python bench/trap_learn_bench.py [--beats 160] [--seed 0] [--weights PATH]
+Run: .venv/bin/python bench/trap_learn_bench.py [--beats 120] [--seed 0] [--weights PATH]
 
 Beats with known instruments are rendered by the demo's renderer (curator.demo, the same
 audio `make demo` makes), ingested and tagged with `trap` (the shipped weights, or
@@ -285,7 +285,7 @@ def print_curve(all_results: dict[float, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--beats", type=int, default=160)
+    parser.add_argument("--beats", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=Path, help="a trap weights file (default: shipped)")
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
