@@ -11,18 +11,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_suspects import add_catalogue
-from tests_support import HatTagger, Plugin
+from tests_support import hats_review_project
 
 from curator import app as app_package
-from curator.catalogue.ingest import ingest
 from curator.curation import review
 from curator.curation.review import ReviewFilter, review_page, set_labels
-from curator.project import Project, init_project
+from curator.project import Project
 from curator.prompts.writing import write_prompts
 from curator.status import run_lines, run_progress
 from curator.storage import HumanLabel, RunRecord
-from curator.tagging.runs import host_id, run_tagger
-from curator.testing import registry_of
+from curator.tagging.runs import host_id
 
 APP = Path(app_package.__file__).parent
 PAGES = APP / "pages"
@@ -31,12 +29,7 @@ PAGES = APP / "pages"
 @pytest.fixture
 def tagged(tmp_path: Path, loud_and_quiet: Path, monkeypatch) -> Project:
     """12 segments of real audio: 6 tagged hi-hat by the model, 6 not."""
-    project = init_project(tmp_path / "project")
-    ingest(project, [loud_and_quiet])
-    run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
-    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    return project
+    return hats_review_project(tmp_path / "project", loud_and_quiet, monkeypatch)
 
 
 def opened(path: Path, query: dict[str, str] | None = None) -> AppTest:

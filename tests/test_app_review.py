@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from tests_support import HatTagger, Plugin
+from tests_support import Plugin, hats_review_project
 
 from curator import app as app_package
 from curator.api import Analyzer, Measurement
-from curator.catalogue.ingest import ingest
-from curator.project import Project, init_project
+from curator.project import Project
 from curator.storage import HumanLabel
-from curator.tagging.runs import run_analyzer, run_tagger
+from curator.tagging.runs import run_analyzer
 from curator.testing import registry_of
 
 PAGES = Path(app_package.__file__).parent / "pages"
@@ -21,12 +20,7 @@ PAGES = Path(app_package.__file__).parent / "pages"
 
 @pytest.fixture
 def tagged(tmp_path: Path, loud_and_quiet: Path, monkeypatch) -> Project:
-    project = init_project(tmp_path / "project")
-    ingest(project, [loud_and_quiet])
-    run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
-    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    return project
+    return hats_review_project(tmp_path / "project", loud_and_quiet, monkeypatch)
 
 
 def open_page(name: str) -> AppTest:

@@ -11,19 +11,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
-from tests_support import HatTagger, Plugin
+from tests_support import hats_review_project
 
 from curator import app as app_package
 from curator.app import focus as focus_app
-from curator.catalogue.ingest import ingest
 from curator.curation import focus
 from curator.curation.focus import FocusQueue, ProposedTag, decision_labels, proposed_tags
 from curator.curation.review import ReviewFilter, review_page, save_segment
 from curator.errors import InvalidInput
-from curator.project import Project, init_project
+from curator.project import Project
 from curator.storage import HumanLabel
-from curator.tagging.runs import run_tagger
-from curator.testing import registry_of
 
 HATS = ReviewFilter("instruments", "hi-hat")
 
@@ -31,12 +28,7 @@ HATS = ReviewFilter("instruments", "hi-hat")
 @pytest.fixture
 def tagged(tmp_path: Path, loud_and_quiet: Path, monkeypatch) -> Project:
     """12 segments: "hi-hat" proposed on 6, "808" on the other 6."""
-    project = init_project(tmp_path / "project")
-    ingest(project, [loud_and_quiet])
-    run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
-    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    return project
+    return hats_review_project(tmp_path / "project", loud_and_quiet, monkeypatch)
 
 
 def label(facet, tag, kind="model", present=True, score=0.5, source="clap@1"):

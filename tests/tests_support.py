@@ -90,3 +90,19 @@ class Plugin:
         for item in self.items:
             if isinstance(item, Analyzer):
                 register(item)
+
+
+def hats_review_project(root: Path, audio: Path, monkeypatch) -> Project:
+    """The review pages' test catalogue: `audio` ingested into a project at `root`, tagged by
+    HatTagger, opened by the app as curator "ana" (CURATOR_PROJECT and CURATOR_USER set)."""
+    from curator.catalogue.ingest import ingest
+    from curator.project import init_project
+    from curator.tagging.runs import run_tagger
+    from curator.testing import registry_of
+
+    project = init_project(root)
+    ingest(project, [audio])
+    run_tagger(project, "hats", registry=registry_of(Plugin(HatTagger())))
+    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
+    monkeypatch.setenv("CURATOR_USER", "ana")
+    return project
