@@ -103,5 +103,3 @@ def _from_folder(folder: Path) -> tuple[Any, Any]:
     except (OSError, ValueError) as exc:
         raise MiniLMModelError(f"{folder}: could not load the model ({exc})") from exc
     return tokenizer, model
-
-
