@@ -64,6 +64,7 @@ def edit_in_app(root: Path, monkeypatch) -> str:
     monkeypatch.setenv("CURATOR_PROJECT", str(root))
     page = AppTest.from_file(REVIEW, default_timeout=120).run()
     assert not page.exception, page.exception
+    page.sidebar.radio(key="review-view").set_value("List").run()  # the view with multiselects
     tags = next(m for m in page.multiselect if m.key.endswith("-instruments"))
     segment = tags.key.removesuffix("-instruments")
     tags.select("snare")
