@@ -123,7 +123,7 @@ def test_manifest_holds_tags_tempo_key_and_a_curators_prompt_wins(
         ],
         actor="tester",
         batch_id="b1",
-        action="edit",
+        action="review",
     )
     save_prompts(exportable.catalog, [PromptRow(segment, HUMAN, "Dark 808s at 140 BPM.")])
     out = tmp_path / "export"

@@ -152,6 +152,8 @@ class LabelStore(CatalogBase):
         undone as one. A change that restates the current label is skipped. Returns how
         many labels changed.
         """
+        if action not in ORIGIN_OF_ACTION:  # the origin decides what counts as verified
+            raise ValueError(f"unknown label action {action!r}: one of {sorted(ORIGIN_OF_ACTION)}")
         with self.transaction() as con:
             register_changes(con, changes, ORIGIN_OF_ACTION[action])
             return apply_changes(con, actor, batch_id, action)
