@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,14 @@ def test_the_same_settings_give_the_same_labels_and_audio(corpus: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_a_clip_is_the_same_from_worker_processes(corpus: Path, tmp_path: Path) -> None:
+def test_a_clip_is_the_same_from_worker_processes(
+    corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
     """Whichever process renders it and whatever it rendered before (no test clips: the
     held-out soundfont would be loaded in each worker)."""
+    # Spawned workers run the parent's __main__ file again; earlier AppTests in the same
+    # session leave an app page there (as the `curator` script never does).
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
     settings = CorpusSettings(clips=4, test_clips=0, seed=TINY.seed, seconds=TINY.seconds)
     clips = make_corpus(tmp_path / "workers", settings, workers=2)
     assert clips == [c for c in read_corpus(corpus) if c.file in {k.file for k in clips}]
