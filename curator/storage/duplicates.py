@@ -1,0 +1,140 @@
+"""Fingerprints and duplicate groups in the catalogue (migration 014).
+
+The finding lives in `curator.duplicates`; this module only stores and reads what it found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curator.storage import Catalog
+from curator.storage.sql import dicts, insert_columns
+
+LEVELS = ("same", "near")  # the same recording; the same loop or sample under other beats
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Segments that are the same music more than once, at one level, with why."""
+
+    level: str
+    group_id: str  # the smallest member id, so a group keeps its name across runs
+    members: tuple[str, ...]
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+def save_fingerprints(
+    catalog: Catalog,
+    method: str,
+    track_ids: Sequence[str],
+    durations: Sequence[float],
+    codes: Sequence[np.ndarray],
+) -> None:
+    """Store (or replace) the fingerprints of these tracks, made by `method`."""
+    if not track_ids:
+        return
+    with catalog.transaction() as con:
+        insert_columns(
+            con,
+            "fingerprints",
+            {
+                "track_id": list(track_ids),
+                "method": [method] * len(track_ids),
+                "duration": np.asarray(durations, dtype=np.float64),
+                "codes": [np.asarray(c, dtype=np.uint32).tolist() for c in codes],
+            },
+            conflict="ON CONFLICT (track_id) DO UPDATE SET method = excluded.method, "
+            "duration = excluded.duration, codes = excluded.codes, made_at = now()",
+        )
+
+
+def fingerprints(catalog: Catalog, method: str) -> dict[str, tuple[float, np.ndarray]]:
+    """Each track fingerprinted by `method`: its duration and codes (uint32)."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            "SELECT track_id, duration, codes FROM fingerprints WHERE method = ? ORDER BY track_id",
+            [method],
+        ).fetchall()
+    return {str(t): (float(d), np.asarray(c, dtype=np.uint32)) for t, d, c in rows}
+
+
+def replace_duplicate_groups(
+    catalog: Catalog, level: str, groups: Sequence[DuplicateGroup]
+) -> None:
+    """Make `groups` the level's groups, in one transaction (the last finding wins whole)."""
+    _check_level(level)
+    if any(g.level != level for g in groups):
+        raise ValueError(f"every group given must be at level {level!r}")
+    with catalog.transaction() as con:
+        con.execute("DELETE FROM duplicate_members WHERE level = ?", [level])
+        con.execute("DELETE FROM duplicate_groups WHERE level = ?", [level])
+        if not groups:
+            return
+        insert_columns(
+            con,
+            "duplicate_groups",
+            {
+                "level": [level] * len(groups),
+                "group_id": [g.group_id for g in groups],
+                "evidence": [json.dumps(dict(g.evidence), sort_keys=True) for g in groups],
+            },
+        )
+        members = [(g.group_id, m) for g in groups for m in g.members]
+        insert_columns(
+            con,
+            "duplicate_members",
+            {
+                "level": [level] * len(members),
+                "segment_id": [m for _, m in members],
+                "group_id": [g for g, _ in members],
+            },
+        )
+
+
+def duplicate_groups(catalog: Catalog, level: str | None = None) -> list[DuplicateGroup]:
+    """The groups found, at one level or both, largest first, members in id order."""
+    if level is not None:
+        _check_level(level)
+    with catalog.connect() as con:
+        rows = dicts(
+            con.execute(
+                "SELECT g.level, g.group_id, g.evidence, list(m.segment_id ORDER BY "
+                "m.segment_id) AS members FROM duplicate_groups g JOIN duplicate_members m "
+                "ON m.level = g.level AND m.group_id = g.group_id "
+                "WHERE ?::VARCHAR IS NULL OR g.level = ? "
+                "GROUP BY g.level, g.group_id, g.evidence "
+                "ORDER BY count(*) DESC, g.level, g.group_id",
+                [level, level],
+            )
+        )
+    return [
+        DuplicateGroup(
+            r["level"], r["group_id"], tuple(r["members"]), json.loads(r["evidence"] or "{}")
+        )
+        for r in rows
+    ]
+
+
+def groups_of(catalog: Catalog, segment_id: str) -> list[DuplicateGroup]:
+    """The groups (at most one per level) that hold `segment_id`."""
+    with catalog.connect() as con:
+        found = con.execute(
+            "SELECT level, group_id FROM duplicate_members WHERE segment_id = ?", [segment_id]
+        ).fetchall()
+    wanted = set(found)
+    return [
+        g
+        for level in sorted({lv for lv, _ in found})
+        for g in duplicate_groups(catalog, level)
+        if (g.level, g.group_id) in wanted
+    ]
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"unknown duplicate level {level!r}; choose from {', '.join(LEVELS)}")
