@@ -299,3 +299,25 @@ def test_plugins_command_lists_the_built_ins(run_cli) -> None:
     result = run_cli("plugins")
     for name in ("clap", "essentia", "musicnn", "minilm", "brightness"):
         assert name in result.output
+
+
+def test_plugins_in_a_project_shows_its_plugin_tables_and_names_a_misspelt_one(
+    project: Project, run_cli, monkeypatch
+) -> None:
+    monkeypatch.delenv("CURATOR_PROJECT", raising=False)
+    monkeypatch.chdir(project.root.parent)  # no curator.toml here or above
+    settings = project.root / "curator.toml"
+    settings.write_text(
+        settings.read_text() + "\n[plugins.trap]\nbatch_windows = 8\n[plugins.clapp]\nhop = 1\n"
+    )
+    shown = run_cli("plugins", "--project", project.root)
+    assert "[plugins.trap]" in shown.output
+    assert f"{settings}: [plugins.clapp] configures no installed plugin" in shown.output
+    report = {
+        p["name"]: p
+        for p in json.loads(run_cli("plugins", "--json", "--project", project.root).stdout)
+    }
+    assert report["trap"]["configured"] == ["trap"]
+    assert report["clap"]["configured"] == []
+    outside = json.loads(run_cli("plugins", "--json").stdout)
+    assert all("configured" not in entry for entry in outside)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from curator.registry import KINDS, Registry
@@ -17,6 +18,17 @@ def plugin_report(registry: Registry) -> list[dict[str, Any]]:
     names |= set(pm.report.skipped)
     names |= {owner for kind in KINDS for owner in registry.contributions[kind].owners.values()}
     return [_entry(registry, name) for name in sorted(names)]
+
+
+def configured_in(report: list[dict[str, Any]], tables: Mapping[str, Any]) -> list[str]:
+    """Note on each entry the `[plugins.NAME]` tables of a project that configure what it
+    provides (`configured`); returns the tables that configure nothing installed."""
+    used: set[str] = set()
+    for entry in report:
+        provided = {item["name"] for items in entry["provides"].values() for item in items}
+        entry["configured"] = sorted(provided & set(tables))
+        used |= provided
+    return sorted(set(tables) - used)
 
 
 def status_text(entry: dict[str, Any]) -> str:
