@@ -164,6 +164,23 @@ def test_generate_page_builds_prompts(app_project: Project) -> None:
     assert len(page.text_area(key="gen-prompts").value.splitlines()) == 2
 
 
+def test_generate_names_the_empty_base_model_path_instead_of_asking_to_choose(
+    app_project: Project,
+) -> None:
+    page = open_page("8_Generate.py")
+    page.text_area(key="gen-prompts").input("A dark trap beat").run()
+    page.text_input(key="g-ckpt").input("").run()
+    page.multiselect(key="g-tuned").set_value([]).run()
+    page.button(key="g-start").click().run()
+    assert [e.value for e in page.error] == [
+        "Base model is ticked but its base weights path is empty: fill them in, or untick Base model."
+    ]
+    page.checkbox(key="g-base").uncheck().run()
+    page.button(key="g-start").click().run()
+    assert [e.value for e in page.error] == ["Choose the base model or at least one fine-tune."]
+    assert list_jobs(app_project, "generate") == []
+
+
 @pytest.mark.slow
 def test_generate_compares_base_and_fine_tune_side_by_side(app_project: Project) -> None:
     trained = open_page("7_Jobs.py")

@@ -70,8 +70,8 @@ def prompt_builder(vocabulary: Vocabulary) -> None:
 
 
 def model_picker(project: Project) -> tuple[tuple[str, str] | None, list[TrainedModel], float]:
-    """The base model's typed paths (None: not wanted), the chosen fine-tunes (succeeded
-    train jobs) and the LoRA strength."""
+    """The base model's typed paths (None: not wanted; either may be empty), the chosen
+    fine-tunes (succeeded train jobs) and the LoRA strength."""
     st.subheader("Models")
     defaults = project.settings.training
     use_base = st.checkbox("Base model", True, key="g-base")
@@ -83,8 +83,24 @@ def model_picker(project: Project) -> tuple[tuple[str, str] | None, list[Trained
         "Fine-tuned (finished train jobs)", list(trained), default=list(trained)[:1], key="g-tuned"
     )
     strength = st.slider("LoRA strength", 0.0, 2.0, 1.0, 0.05, key="g-strength")
-    base = (model_config, ckpt) if use_base and model_config and ckpt else None
+    base = (model_config.strip(), ckpt.strip()) if use_base else None
     return base, [trained[label] for label in chosen], strength
+
+
+def model_choice_problem(base: tuple[str, str] | None, tuned: list[TrainedModel]) -> str:
+    """Why the models chosen cannot generate, in the page's words; empty when they can."""
+    if base is not None:
+        names = ("model config", "base weights")
+        missing = [name for name, path in zip(names, base, strict=True) if not path]
+        if missing:
+            return (
+                f"Base model is ticked but its {' and '.join(missing)} "
+                f"{'path is' if len(missing) == 1 else 'paths are'} empty: fill them in, or untick "
+                "Base model."
+            )
+    if base is None and not tuned:
+        return "Choose the base model or at least one fine-tune."
+    return ""
 
 
 def checked_base(project: Project, base: tuple[str, str] | None) -> tuple[Path, Path] | None:
@@ -111,8 +127,9 @@ def launch_section(project: Project) -> None:
     options = options_form(project)
     if st.button("Generate", type="primary", key="g-start"):
         prompts = st.session_state.get(PROMPTS_KEY, "").splitlines()
-        if base is None and not tuned:
-            st.error("Choose the base model or at least one fine-tune.")
+        problem = model_choice_problem(base, tuned)
+        if problem:
+            st.error(problem)
             return
         try:
             models = model_choices(checked_base(project, base), tuned, strength)
