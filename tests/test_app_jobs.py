@@ -173,7 +173,8 @@ def test_generate_names_the_empty_base_model_path_instead_of_asking_to_choose(
     page.multiselect(key="g-tuned").set_value([]).run()
     page.button(key="g-start").click().run()
     assert [e.value for e in page.error] == [
-        "Base model is ticked but its base weights path is empty: fill them in, or untick Base model."
+        "Base model is ticked but its base weights path is empty: fill them in, or untick "
+        "Base model."
     ]
     page.checkbox(key="g-base").uncheck().run()
     page.button(key="g-start").click().run()
