@@ -87,6 +87,22 @@ def test_too_few_verified_labels_says_what_to_do(project: Project) -> None:
         learn(project, OPTIONS)
 
 
+def test_too_few_labels_names_the_way_to_add_model_labels_of_each_front_end(
+    project: Project, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue = add_catalogue(project)
+    verify(catalogue, range(4))
+    said = run_cli("learn", "--project", project.root, expect=1).output
+    assert "Review segments in the app, or pass --include-model-labels" in said
+    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
+    page = AppTest.from_file(str(PAGES / "9_Learned_tagger.py"), default_timeout=60).run()
+    page.button(key="learn-train").click().run()
+    (error,) = [e.value for e in page.error]
+    assert error.endswith('Review segments in the app, or tick "Also train on confident model '
+                          'labels".')  # fmt: skip
+    assert "--include" not in error
+
+
 def test_confident_model_labels_can_join_and_are_counted(reviewed: Catalogue) -> None:
     from curator.curation.suspects import tagger_uncertainty
 

@@ -9,6 +9,7 @@ import streamlit as st
 from curator.app.session import as_text, open_page
 from curator.curation.probes import (
     LearnOptions,
+    NotEnoughLabels,
     apply_learned,
     current_report,
     embedding_choices,
@@ -39,6 +40,10 @@ def train_section(project: Project) -> None:
         try:
             with st.spinner("Cross-validating and calibrating probes..."):
                 model = learn(project, options, tagger_uncertainty)
+        except NotEnoughLabels as exc:
+            hint = ', or tick "Also train on confident model labels"'
+            st.error(as_text(f"{exc}{hint if exc.model_labels_would_help else ''}."))
+            return
         except CuratorError as exc:
             st.error(as_text(exc))
             return

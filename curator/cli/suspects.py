@@ -9,13 +9,21 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, print_json, progress_bar, project_option
-from curator.curation.probes import LearnOptions, apply_learned, learn, learned_diff, report_dict
+from curator.curation.probes import (
+    LearnOptions,
+    NotEnoughLabels,
+    apply_learned,
+    learn,
+    learned_diff,
+    report_dict,
+)
 from curator.curation.suspects import (
     SuspectOptions,
     find_suspects,
     open_suspects,
     tagger_uncertainty,
 )
+from curator.errors import CuratorError
 from curator.project import Project
 
 
@@ -193,8 +201,12 @@ def learn_command(
         threshold=threshold,
         prior=prior,
     )
-    with progress_bar("Training probes") as update:
-        model = learn(project, options, tagger_uncertainty, lambda d, t: update(d, t, ""))
+    try:
+        with progress_bar("Training probes") as update:
+            model = learn(project, options, tagger_uncertainty, lambda d, t: update(d, t, ""))
+    except NotEnoughLabels as exc:
+        hint = ", or pass --include-model-labels" if exc.model_labels_would_help else ""
+        raise CuratorError(f"{exc}{hint}") from exc
     report = report_dict(model)
     if as_json:
         print_json(report)

@@ -331,7 +331,7 @@ def learn(
     report = [_tag_report(data, j, known, from_models, options) for j in range(len(data.pairs))]
     chosen = [j for j, r in enumerate(report) if r.trained]
     if not chosen:
-        raise CuratorError(_not_enough(report, options))
+        raise NotEnoughLabels(_not_enough(report, options), not options.include_model_labels)
     prior = prior_columns(project, embedding, registry) if options.prior else {}
     source = embedding_source(project, embedding)
     for j in chosen:
@@ -413,6 +413,18 @@ def _cv_figures(
     report.recall = float((said & truth).sum() / truth.sum()) if truth.any() else None
 
 
+class NotEnoughLabels(CuratorError):
+    """No tag has enough verified labels to learn from.
+
+    `model_labels_would_help`: the run left out confident model labels, which each front end
+    offers in its own words (the CLI's flag, the page's checkbox).
+    """
+
+    def __init__(self, message: str, model_labels_would_help: bool) -> None:
+        super().__init__(message)
+        self.model_labels_would_help = model_labels_would_help
+
+
 def _not_enough(report: list[TagReport], options: LearnOptions) -> str:
     best = max(report, key=lambda r: min(r.positives, r.negatives), default=None)
     detail = (
@@ -423,7 +435,7 @@ def _not_enough(report: list[TagReport], options: LearnOptions) -> str:
     )
     return (
         f"no tag has {options.min_labels} verified positive and {options.min_labels} verified "
-        f"negative labels yet{detail}. Review segments in the app (or `--include-model-labels`)"
+        f"negative labels yet{detail}. Review segments in the app"
     )
 
 
