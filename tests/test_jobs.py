@@ -2,7 +2,7 @@
 
 These tests run a small stand-in for the training entry point (it speaks the same files:
 progress.jsonl, result.json, SIGTERM) so the process handling is tested in a second each;
-tests/test_jobs_train.py runs the real training code in .venv-train through `curator`.
+tests/test_training.py runs the real training code in .venv-train through `curator`.
 """
 
 from __future__ import annotations
