@@ -36,3 +36,12 @@ def test_every_named_repository_file_exists() -> None:
 def test_the_pointer_pattern_catches_a_stale_name(tmp_path: Path) -> None:
     text = "tests/test_jobs_train.py runs the real training code; see docs/review.md."
     assert [m[1] for m in POINTER.finditer(text)] == ["tests/test_jobs_train.py", "docs/review.md"]
+
+
+def test_every_variable_the_demo_reads_is_in_the_readme_with_its_default() -> None:
+    script = (ROOT / "scripts" / "demo.sh").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    read = dict(re.findall(r"\$\{(\w+):-([^}]+)\}", script))
+    assert set(read) >= {"DEMO_DIR", "DEMO_BEATS", "PORT"}
+    for name, default in read.items():
+        assert re.search(rf"`{name}`[^.;]*default {re.escape(default)}", readme), name

@@ -39,7 +39,8 @@ def project_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "project_dir",
         envvar="CURATOR_PROJECT",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Project folder (default: nearest folder upward with curator.toml).",
+        help="Project folder (default: $CURATOR_PROJECT, else the nearest folder upward "
+        "holding curator.toml).",
     )(command)
 
 
@@ -51,8 +52,8 @@ def resolve_project(project_dir: Path | None) -> Project:
 def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--project DIR` and pass the opened Project as `project`.
 
-    Without the option the nearest folder upward holding `curator.toml` is used, as git
-    finds its repository; CURATOR_PROJECT works too.
+    Without the option $CURATOR_PROJECT is used when set, else the nearest folder upward
+    holding `curator.toml`, as git finds its repository.
     """
 
     @project_dir_option
