@@ -44,4 +44,4 @@ def test_every_variable_the_demo_reads_is_in_the_readme_with_its_default() -> No
     read = dict(re.findall(r"\$\{(\w+):-([^}]+)\}", script))
     assert set(read) >= {"DEMO_DIR", "DEMO_BEATS", "PORT"}
     for name, default in read.items():
-        assert re.search(rf"`{name}`[^.;]*default {re.escape(default)}", readme), name
+        assert re.search(rf"`{name}`[^.;]*default\s+{re.escape(default)}\b", readme), name
