@@ -37,7 +37,7 @@ find_python() {
 
 sync_app_env() {
     log "syncing .venv (Python 3.12) from uv.lock"
-    "$UV" sync --locked --python "$(find_python 3.12)" --quiet
+    "$UV" sync --locked --extra ray --python "$(find_python 3.12)" --quiet
 }
 
 sync_train_env() {
