@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 from pathlib import Path
 
@@ -31,9 +33,68 @@ def test_every_command_has_help(run_cli, command: tuple[str, ...]) -> None:
     assert len(summary) > 20, f"`curator {' '.join(command)}` needs a real help text"
 
 
-def test_the_command_list_is_what_the_readme_promises() -> None:
-    names = {" ".join(c) for c in all_commands(cli)}
-    assert {"init", "ingest", "status", "demo-data", "app", "metadata", "metadata export"} <= names
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def shell_words(line: str) -> list[list[str]]:
+    """The commands of one shell line: split on && ; | as the shell would, comments dropped."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split, lexer.commenters = True, "#"
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in {"&&", ";", "|", "||"}:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [c for c in commands if c]
+
+
+def documented_command_lines() -> list[tuple[str, str]]:
+    """Every `curator ...` command in the README's and docs' shell blocks, as a reader would
+    copy it, with the file it is in."""
+    found = []
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                for words in shell_words(line):
+                    while words and "=" in words[0]:  # VAR=value prefixes
+                        words = words[1:]
+                    if words and words[0].endswith("curator"):
+                        found.append((document.name, shlex.join(words)))
+    return found
+
+
+def command_of(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The (sub)command the words name, and the words that name it."""
+    command: click.Command = cli
+    path: list[str] = []
+    for word in words:
+        if not isinstance(command, click.Group) or word not in command.commands:
+            break
+        command, path = command.commands[word], [*path, word]
+    return command, path
+
+
+def test_the_docs_show_commands_and_the_lexer_keeps_quoted_hashes() -> None:
+    assert sum(name == "README.md" for name, _ in documented_command_lines()) >= 25
+    assert shell_words('curator a --p "F# minor" && curator b # note') == [
+        ["curator", "a", "--p", "F# minor"],
+        ["curator", "b"],
+    ]
+
+
+@pytest.mark.parametrize(("document", "line"), documented_command_lines())
+def test_every_documented_command_runs_its_help_and_takes_the_options_shown(
+    run_cli, document: str, line: str
+) -> None:
+    command, path = command_of(shlex.split(line)[1:])
+    assert path, f"{document}: {line!r} names no curator command"
+    assert "Usage: " in run_cli(*path, "--help").output
+    known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    shown = {word.split("=")[0] for word in shlex.split(line) if word.startswith("--")}
+    assert shown <= known, f"{document}: {line!r}: {sorted(shown - known)} not options"
 
 
 def test_init_makes_a_project_and_keeps_settings_on_rerun(run_cli, tmp_path: Path) -> None:
