@@ -208,13 +208,30 @@ def default_map(tmp_path_factory, embedder) -> tuple[Project, charts.TagMap]:
     return project, charts.tag_map(project, embedder)
 
 
-def test_tag_map_places_and_clusters_every_tag(default_map) -> None:
+def cosine_silhouette(vectors: np.ndarray, clusters: np.ndarray) -> float:
+    """The mean silhouette under cosine distance, written out from its definition."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    distance = 1.0 - unit @ unit.T
+    values = []
+    for i, own in enumerate(clusters):
+        mates = (clusters == own) & (np.arange(len(clusters)) != i)
+        if not mates.any():
+            values.append(0.0)  # a cluster of one scores 0 by definition
+            continue
+        a = distance[i, mates].mean()
+        b = min(distance[i, clusters == other].mean() for other in set(clusters) - {own})
+        values.append((b - a) / max(a, b))
+    return float(np.mean(values))
+
+
+def test_tag_map_places_and_clusters_every_tag(default_map, embedder) -> None:
     project, found = default_map
     tags = project.vocabulary().tags()
     assert found.labels == [t.name for t in tags]
     assert found.facets == [t.facet for t in tags]
     assert found.coordinates.shape == (len(tags), 2) and np.isfinite(found.coordinates).all()
-    assert found.silhouette is not None and -1.0 <= found.silhouette <= 1.0
+    vectors = charts.embed_tags(embedder, tags)
+    assert found.silhouette == pytest.approx(cosine_silhouette(vectors, found.clusters), abs=1e-5)
     assert 3 <= len(found.cluster_names) <= 8
     assert set(found.clusters) == set(range(len(found.cluster_names)))
     points = [t for t in found.figure.data if t.legendgroup != charts.FACET_LEGEND]

@@ -211,7 +211,13 @@ def test_tags_real_audio_decoded_from_a_project(
     [result] = tagger.tag([SegmentAudio("beat", audio, tagger.sample_rate)])
     assert tagger.embedding_model == "clap:tiny-clap"
     assert set(result.scores) == set(project.vocabulary().facet_names)
-    assert all(-1.0 <= s <= 1.0 for scores in result.scores.values() for s in scores.values())
+    # Each score is the cosine between the segment's embedding and the tag's phrases averaged,
+    # computed here from the text tower directly, not through the tagger's cached tag matrix.
+    segment = result.embedding / np.linalg.norm(result.embedding)
+    for tag in project.vocabulary().tags():
+        phrases = tagger.backend.embed_text(list(tag.phrases), 8).mean(axis=0)
+        expected = float(segment @ (phrases / np.linalg.norm(phrases)))
+        assert result.scores[tag.facet][tag.name] == pytest.approx(expected, abs=1e-5), tag.name
 
 
 def test_the_text_embedder_matches_the_tagger_phrases(
