@@ -12,8 +12,9 @@ import streamlit as st
 
 from curator.app.session import as_text
 from curator.catalogue.audio import decode_window
+from curator.curation.queues import load_queue
 from curator.curation.review import SOURCES, STATES, ReviewFilter
-from curator.errors import AudioError
+from curator.errors import AudioError, CuratorError
 from curator.project import Project
 
 SCORE_RANGE = (0.0, 1.0)
@@ -136,6 +137,30 @@ def filter_to_url(where: ReviewFilter) -> None:
     set_url_param("score", f"{low:g}-{high:g}", "0-1")
     set_url_param("confidence", where.confidence_below)
     set_url_param("uncertain", "1" if where.uncertain_first else None)
+
+
+QUEUE_PARAM = "queue"
+
+
+def saved_queue_segments(
+    project: Project, where: st.delta_generator.DeltaGenerator, key: str = "queue"
+) -> tuple[str, ...] | None:
+    """The segments of the saved queue the URL names (`?queue=ID`, e.g. a selection on the
+    Explore map), said in `where` with a button to leave it; None when the URL names none."""
+    queue_id = st.query_params.get(QUEUE_PARAM)
+    if not queue_id:
+        return None
+    try:
+        queue = load_queue(project, queue_id)
+    except CuratorError as exc:
+        where.warning(as_text(exc))
+        return None
+    where.info(f"Only the {len(queue.segments)} segment(s) of a queue: {as_text(queue.origin)}.")
+    if where.button("Leave the queue", key=f"{key}-leave"):
+        st.query_params.pop(QUEUE_PARAM, None)
+        remember_url()
+        st.rerun()
+    return queue.segments
 
 
 def _one_of(value: str | None, choices: Sequence[str], default: str) -> str:

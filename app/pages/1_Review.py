@@ -16,6 +16,7 @@ from curator.app.widgets import (
     focused_segment_from_url,
     remember_url,
     review_filter,
+    saved_queue_segments,
     set_url_param,
     url_opened,
 )
@@ -60,7 +61,7 @@ def sidebar_filter(project: Project) -> tuple[ReviewFilter, int]:
     order = st.sidebar.selectbox("Queue", orders, format_func=ORDERS.__getitem__, key="queue-order")
     for reason in missing.values():
         st.sidebar.caption(reason)
-    where = replace(where, order=order)
+    where = replace(where, order=order, segments=saved_queue_segments(project, st.sidebar))
     if order == "suspects":
         suspicion_queue(project, where)
     page_of_linked_segment(project, where, page_size)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from curator.app.session import as_text, open_page, page_curator
-from curator.app.widgets import play_segment, review_filter
+from curator.app.widgets import play_segment, review_filter, saved_queue_segments
 from curator.curation import review
 from curator.curation.review import (
     ReviewFilter,
@@ -118,6 +120,7 @@ def main() -> None:
     offer_undo(project)
     st.subheader("1. Choose segments")
     where = review_filter(project, st, key="bulk-filter")
+    where = replace(where, segments=saved_queue_segments(project, st, key="bulk-queue"))
     count = preview(project, where)
     st.subheader("2. Choose the change")
     change = choose_change(project)

@@ -62,6 +62,7 @@ class ReviewFilter:
       row's `suspects` listing them with their reasons); "informative" (segments the learned
       tagger is least sure of for a tag no person verified there; `informativeness`).
     text: segments whose id, file path, note or any prompt contains this (any case).
+    segments: only these segments (a saved queue: curator.curation.queues), None for all.
     """
 
     facet: str | None = None
@@ -74,6 +75,7 @@ class ReviewFilter:
     confidence_below: float | None = None
     order: str = "id"
     text: str | None = None
+    segments: tuple[str, ...] | None = None
 
     def check(self) -> None:
         if self.order not in ORDERS:
@@ -181,6 +183,7 @@ def _query(project: Project, where: ReviewFilter) -> ReviewQuery:
         where.state,
         where.confidence_below,
         where.text.strip() if where.text and where.text.strip() else None,
+        where.segments,
     )
 
 

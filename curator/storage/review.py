@@ -36,6 +36,7 @@ class ReviewQuery:
     state: str | None = "usable"
     confidence_below: float | None = None  # latest tempo or key confidence under this
     text: str | None = None  # in the segment id, file path, note or any of its prompts
+    segments: tuple[str, ...] | None = None  # only these (a saved queue, curation.queues)
 
 
 _STATE_SQL = {
@@ -95,6 +96,9 @@ def review_sql(query: ReviewQuery) -> tuple[str, dict[str, Any]]:
     if query.text:
         conditions.append(_TEXT_MATCH)
         params["text"] = query.text.lower()
+    if query.segments is not None:
+        conditions.append("list_contains($segments, s.id)")
+        params["segments"] = list(query.segments)
     order = f"abs({score} - $threshold) NULLS LAST, s.id" if query.threshold is not None else "s.id"
     if query.threshold is not None:
         params["threshold"] = query.threshold
