@@ -19,6 +19,7 @@ import streamlit.components.v1 as components
 from PIL import Image
 from streamlit import runtime
 
+from curator.app.duplicates import duplicates_caption
 from curator.app.session import as_text, page_curator
 from curator.catalogue.audio import decode_window, spectrogram_image
 from curator.curation.focus import (
@@ -198,6 +199,7 @@ def focus_card(project: Project) -> None:
     )
     status = st.empty()
     show_details(row)
+    duplicates_caption(project, row["id"])
     if state.pending is not None:
         finish_save(project, state, status)
     # After the card is drawn: what the next moves need is read and decoded while it plays.

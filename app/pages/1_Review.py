@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from curator.app.duplicates import duplicates_panel
 from curator.app.focus import focus_view
 from curator.app.session import as_text, open_page, page_curator
 from curator.app.widgets import (
@@ -314,6 +315,7 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
         show_queue_reason(row)
         show_audio(row)
         show_model_view(project, row)
+        duplicates_panel(project, row["id"])
         edit_form(project, row)
 
 

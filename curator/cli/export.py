@@ -41,6 +41,12 @@ def register(cli: click.Group) -> None:
 )
 @click.option("--writer", help="Whose prompts go in, and who writes the missing ones.")
 @click.option("--exporter", help="The exporter plugin (default: stable-audio-tools).")
+@click.option(
+    "--dedupe",
+    is_flag=True,
+    help="Write one member of each duplicate unit (`curator duplicates`); the others are "
+    "listed as left out, naming the one written.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @project_option
 def export_command(
@@ -53,6 +59,7 @@ def export_command(
     seconds: str | None,
     writer: str | None,
     exporter: str | None,
+    dedupe: bool,
     as_json: bool,
 ) -> None:
     """Write a training set to the folder OUT that stable-audio-tools trains on as it is.
@@ -65,7 +72,8 @@ def export_command(
 
     OUT is built beside itself and renamed into place when complete, so an earlier export
     there stays intact until then. Interrupt at any time: running the same command again
-    reuses the audio already written. Unreadable sources are listed and left out.
+    reuses the audio already written. Unreadable sources are listed and left out, and
+    so, with --dedupe, is every duplicate but one per unit.
 
     OUT must be new, empty, or an earlier export holding only what Curator wrote there;
     any other folder is refused and left as it is, and so is a folder ingest scans (the
@@ -87,7 +95,7 @@ def export_command(
         "again to finish. Any earlier export in the folder is untouched."
     )
     with interruptible(kept), progress_bar("Exporting") as update:
-        summary = export(project, out, selection, settings, progress=update)
+        summary = export(project, out, selection, settings, progress=update, dedupe=dedupe)
     if as_json:
         print_json(summary.as_dict())
     else:

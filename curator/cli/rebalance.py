@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ from curator.rebalance.plan import (
     read_targets_file,
     rebalance,
 )
-from curator.rebalance.selections import delete_selection, selection, selections
+from curator.rebalance.selections import (
+    delete_selection,
+    selection,
+    selection_leaks,
+    selections,
+)
 
 
 def register(cli: click.Group) -> None:
@@ -90,6 +96,12 @@ def register(cli: click.Group) -> None:
     type=float,
     help="Repeat-factor sampling's t ([rebalance] repeat_factor_threshold).",
 )
+@click.option(
+    "--keep-duplicates",
+    is_flag=True,
+    help="Count every member of a duplicate unit (default: one per unit; see "
+    "`curator duplicates`). The split keeps a unit on one side either way.",
+)
 @click.option("--replace", is_flag=True, help="Overwrite a selection of the same name.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def rebalance_command(
@@ -106,6 +118,7 @@ def rebalance_command(
     seed: int,
     max_repeats: int | None,
     threshold: float | None,
+    keep_duplicates: bool,
     replace: bool,
     as_json: bool,
 ) -> None:
@@ -116,6 +129,10 @@ def rebalance_command(
     tags are upsampled), splits the tracks into train and validation (stratified over
     tags, both segments of a track on one side) and stores the selection with its
     report: counts per tag before and after, MeanIR and entropy per facet, hours.
+
+    Duplicates (`curator duplicates`) count once: each unit of linked segments keeps one
+    member in the pool (the one a curator kept, else the best-labelled), and tracks linked
+    through a unit go to the same side of the split.
     """
     spec = read_targets_file(targets_file) if targets_file else {}
     default, per_facet = _target_options(target_specs, spec)
@@ -132,6 +149,7 @@ def rebalance_command(
         seed=seed,
         max_repeats=max_repeats,
         threshold=threshold,
+        keep_duplicates=keep_duplicates,
     )
     planned = rebalance(project, request, replace=replace)
     if as_json:
@@ -192,7 +210,8 @@ def _number(value: float | None) -> str:
 def selections_group(ctx: click.Context, project_dir: Path | None, as_json: bool) -> None:
     """List the stored selections: name, method, segments, copies, hours, when made.
 
-    `curator selections show NAME` prints one selection's report; `delete NAME` removes it.
+    `curator selections show NAME` prints one selection's report; `delete NAME` removes it;
+    `check [NAME]` reports duplicates split across train and validation.
     """
     if ctx.invoked_subcommand is not None:
         return  # the subcommand opens the project it is given
@@ -247,3 +266,34 @@ def delete(project: Project, name: str) -> None:
     """Remove a selection and its items from the catalogue (the audio is not touched)."""
     delete_selection(project, name)
     console.print(f"Deleted selection {name!r}")
+
+
+@selections_group.command("check")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the leaks as JSON.")
+def check(project: Project, names: tuple[str, ...], as_json: bool) -> None:
+    """Report duplicate units split across train and validation (leaks), one line each.
+
+    Checks the named selections, or every one, against the duplicate groups found now
+    (`curator duplicates`): a selection made before they were found, or with a unit on
+    both sides, lets validation hear what training learned. Exits with status 1 when a
+    leak is found; rebalance the selection again (--replace) to mend it.
+    """
+    found = selection_leaks(project, names)
+    if as_json:
+        print_json({name: [asdict(leak) for leak in leaks] for name, leaks in found.items()})
+    else:
+        _print_leaks(found)
+    if any(found.values()):
+        raise SystemExit(1)
+
+
+def _print_leaks(found: dict[str, list[Any]]) -> None:
+    if not found:
+        console.print("No selections yet: nothing to check.")
+    for name, leaks in found.items():
+        if not leaks:
+            click.echo(f"{name}: no duplicate unit on both sides")
+        for leak in leaks:
+            click.echo(f"{name}: leak: {leak.line()}")

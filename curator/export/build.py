@@ -15,6 +15,7 @@ from typing import Any
 
 from curator.api import Exporter, PluginContext
 from curator.catalogue.metadata import segment_metadata
+from curator.duplicates.units import read_units
 from curator.errors import CuratorError, SettingsError
 from curator.export.audio import (
     FORMATS,
@@ -91,8 +92,12 @@ def export(
     settings: ExportSettings | None = None,
     progress: Progress | None = None,
     registry: Registry | None = None,
+    dedupe: bool = False,
 ) -> ExportSummary:
     """Export `selection` (None: every usable segment, all in train) to the folder `out`.
+
+    `dedupe` writes one member of each duplicate unit (curator.duplicates.units) and lists
+    the others as left out, naming the member written instead.
 
     The folder is built beside `out` and renamed into place at the end, so an interrupted
     or failed export leaves the previous one intact; running it again reuses the audio the
@@ -110,7 +115,7 @@ def export(
     registry = registry or load_registry()
     exporter = _exporter(project, settings.exporter, registry)
     summary = ExportSummary(out, selection, f"{exporter.name}@{exporter.version}")
-    segments = chosen_segments(project, selection, summary)
+    segments = chosen_segments(project, selection, summary, dedupe)
     prompts = _prompts(project, segments, settings, progress, summary, registry)
     segments = [s for s in segments if s.id in prompts]
     _check_something_left(segments, out, summary)
@@ -179,9 +184,10 @@ def _finish_staging(
 
 
 def chosen_segments(
-    project: Project, selection: str | None, summary: ExportSummary
+    project: Project, selection: str | None, summary: ExportSummary, dedupe: bool = False
 ) -> list[ExportSegment]:
-    """The selection's segments that are still usable, by id; the others go to `left_out`."""
+    """The selection's segments that are still usable, by id (with `dedupe`, one per
+    duplicate unit); the others go to `left_out`."""
     catalog = project.catalog
     usable = {row["id"]: row for row in catalog.segment_rows()}
     if selection is None:
@@ -190,12 +196,24 @@ def chosen_segments(
         items = selection_items(catalog, selection)
     missing = [item.segment_id for item in items if item.segment_id not in usable]
     summary.left_out += _unusable_reasons(project, missing)
+    items = [item for item in items if item.segment_id in usable]
+    if dedupe:
+        items = _one_per_unit(project, items, summary)
     metadata = segment_metadata(project)
-    return [
-        _segment(usable[item.segment_id], item, metadata[item.segment_id])
-        for item in items
-        if item.segment_id in usable
+    return [_segment(usable[item.segment_id], item, metadata[item.segment_id]) for item in items]
+
+
+def _one_per_unit(
+    project: Project, items: list[SelectionItem], summary: ExportSummary
+) -> list[SelectionItem]:
+    """One item per duplicate unit; the others are left out, each naming the one kept."""
+    units = read_units(project.catalog)
+    folded = units.fold(item.segment_id for item in items)
+    summary.left_out += [
+        (segment, f"a duplicate (--dedupe): {units.link_words(segment, kept)}, exported instead")
+        for segment, kept in folded.left_out.items()
     ]
+    return [item for item in items if item.segment_id not in folded.left_out]
 
 
 def _segment(row: Mapping[str, Any], item: SelectionItem, meta: Mapping[str, Any]) -> ExportSegment:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from curator.catalogue.metadata import TAG_FACETS
+from curator.duplicates.units import Folded, Units, read_units
 from curator.errors import CuratorError
 from curator.music import VALUE_FACETS
 from curator.project import Project
@@ -106,6 +107,8 @@ class RebalanceRequest:
       exceeded, a floor is aimed at (as far as max_repeats x the tag's segments allows).
     validation: fraction of the selected tracks set aside; seed: makes it all repeatable.
     threshold: repeat-factor sampling's t. None takes the project's [rebalance] settings.
+    keep_duplicates: count every member of a duplicate unit (default: one per unit, see
+      curator.duplicates.units); the split keeps a unit on one side either way.
     """
 
     name: str
@@ -120,6 +123,7 @@ class RebalanceRequest:
     seed: int = 0
     max_repeats: int | None = None
     threshold: float | None = None
+    keep_duplicates: bool = False
 
 
 @dataclass
@@ -216,15 +220,21 @@ def plan(project: Project, request: RebalanceRequest) -> Rebalanced:
     started = time.perf_counter()
     request = _with_defaults(project, request)
     _check(project, request)
-    pool = rebalance_pool(project.catalog, request.facets)
+    units = read_units(project.catalog)
+    pool, folded = _fold_duplicates(
+        rebalance_pool(project.catalog, request.facets), units, request.keep_duplicates
+    )
     matrix, segment_ids = _tag_matrix(pool, request.facets)
     if matrix.segments == 0:
         raise CuratorError("no usable segments to choose from: ingest (and tag) audio first")
     rng = np.random.default_rng(request.seed)
     targets = _targets(project, request, matrix)
     repeats, weights = _choose(matrix, request, targets, rng)
-    validation = split_by_track(matrix, repeats, request.validation or 0.0, rng)
+    joined = _joined_tracks(pool, units)
+    validation = split_by_track(matrix, repeats, request.validation or 0.0, rng, joined)
     report = build_report(project, request, matrix, repeats, validation, targets)
+    report["duplicates"] = _duplicates_report(folded, pool, joined, request)
+    report["notes"] += _duplicate_notes(report["duplicates"])
     report["seconds"] = round(time.perf_counter() - started, 3)
     items = [
         SelectionItem(
@@ -236,6 +246,71 @@ def plan(project: Project, request: RebalanceRequest) -> Rebalanced:
         for i in np.flatnonzero(repeats > 0)
     ]
     return Rebalanced(request.name, request.method, items, report, _settings(request))
+
+
+# -- duplicates ---------------------------------------------------------------------------------
+
+
+def _fold_duplicates(pool: RebalancePool, units: Units, keep: bool) -> tuple[RebalancePool, Folded]:
+    """The pool with one segment per duplicate unit (all of them with `keep`)."""
+    ids = pool.segment_ids.tolist()
+    if keep or not units:
+        return pool, Folded(ids)
+    folded = units.fold(ids)
+    if not folded.left_out:
+        return pool, folded
+    kept = np.array([i not in folded.left_out for i in ids], dtype=bool)
+    # Labels point at pool rows: renumber them to the rows that remain.
+    rows = np.cumsum(kept) - 1
+    labels = kept[pool.label_rows]
+    subset = RebalancePool(
+        pool.segment_ids[kept],
+        pool.track_ids[kept],
+        pool.durations[kept],
+        rows[pool.label_rows[labels]],
+        pool.label_facets[labels],
+        pool.label_tags[labels],
+    )
+    return subset, folded
+
+
+def _joined_tracks(pool: RebalancePool, units: Units) -> np.ndarray | None:
+    """Per pool segment, a code shared by every track linked to its own through a duplicate
+    unit (None when the catalogue has no duplicates: the split then goes by track)."""
+    if not units:
+        return None
+    tracks = pool.track_ids.astype(str)
+    joined = units.joined_tracks(set(tracks.tolist()))
+    _, codes = np.unique(np.array([joined[t] for t in tracks], dtype=object), return_inverse=True)
+    return codes.ravel().astype(np.int64)
+
+
+def _duplicates_report(
+    folded: Folded, pool: RebalancePool, joined: np.ndarray | None, request: RebalanceRequest
+) -> dict[str, Any]:
+    tracks = np.unique(pool.track_ids.astype(str)).size
+    return {
+        "counted_once": not request.keep_duplicates,
+        "folded": len(folded.left_out),
+        "units": folded.units,
+        "joined_tracks": 0 if joined is None else int(tracks - np.unique(joined).size),
+    }
+
+
+def _duplicate_notes(found: Mapping[str, Any]) -> list[str]:
+    notes = []
+    if found["folded"]:
+        notes.append(
+            f"{found['folded']} duplicate segment(s) left out of the pool: each of "
+            f"{found['units']} duplicate unit(s) counts once (`curator duplicates` lists "
+            "them; --keep-duplicates counts every member)"
+        )
+    if found["joined_tracks"]:
+        notes.append(
+            f"{found['joined_tracks']} track(s) split together with a track they share "
+            "duplicates with, so no duplicate unit is on both sides"
+        )
+    return notes
 
 
 def _with_defaults(project: Project, request: RebalanceRequest) -> RebalanceRequest:

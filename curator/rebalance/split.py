@@ -8,12 +8,18 @@ from curator.rebalance.methods import TagMatrix
 
 
 def split_by_track(
-    matrix: TagMatrix, repeats: np.ndarray, fraction: float, rng: np.random.Generator
+    matrix: TagMatrix,
+    repeats: np.ndarray,
+    fraction: float,
+    rng: np.random.Generator,
+    joined: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which selected segments go to validation (True), whole tracks at a time.
 
     The examples are the selected tracks and a track's tags are those of its selected
-    segments, so the two segments of one beat always land on the same side. Iterative
+    segments, so the two segments of one beat always land on the same side. `joined` (one
+    code per segment, default `matrix.tracks`) deals several tracks as one example: tracks
+    linked through duplicates, so no duplicate unit has members on both sides. Iterative
     stratification then deals tracks out: the tag with the fewest tracks still to place
     goes first, each of its tracks to the side that still wants most of that tag (then
     the side that wants most tracks, then a seeded coin). Rare tags are thus placed
@@ -23,7 +29,8 @@ def split_by_track(
     chosen = np.flatnonzero(repeats > 0)
     if fraction <= 0 or chosen.size == 0:
         return validation
-    track_of, tracks = _codes(matrix.tracks[chosen])
+    examples = matrix.tracks if joined is None else joined
+    track_of, tracks = _codes(examples[chosen])
     labels = _track_labels(matrix, chosen, track_of, tracks)
     sides = _stratify(labels, len(matrix.tags), np.array([1 - fraction, fraction]), rng)
     validation[chosen] = sides[track_of] == 1

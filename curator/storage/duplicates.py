@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from curator.storage import Catalog
-from curator.storage.sql import dicts, insert_columns
+from curator.storage.sql import (
+    EFFECTIVE_LABELS,
+    USABLE,
+    VERIFIED_LABEL,
+    dicts,
+    insert_columns,
+)
 
 LEVELS = ("same", "near")  # the same recording; the same loop or sample under other beats
 
@@ -133,6 +139,28 @@ def groups_of(catalog: Catalog, segment_id: str) -> list[DuplicateGroup]:
         for g in duplicate_groups(catalog, level)
         if (g.level, g.group_id) in wanted
     ]
+
+
+def member_details(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every segment in a duplicate group, with what choosing one per unit weighs: its
+    track, file, window, whether it is usable or excluded, its labels a person verified and
+    its present effective tags. A member no longer in the catalogue is left out."""
+    with catalog.connect() as con:
+        return dicts(
+            con.execute(
+                "WITH m AS (SELECT DISTINCT segment_id FROM duplicate_members), "
+                "verified AS (SELECT segment_id, count(*) AS n FROM labels "
+                f"WHERE {VERIFIED_LABEL} AND segment_id IN (SELECT segment_id FROM m) "
+                "GROUP BY segment_id), "
+                f"tags AS (SELECT segment_id, count(*) AS n FROM ({EFFECTIVE_LABELS}) "
+                "WHERE present AND segment_id IN (SELECT segment_id FROM m) GROUP BY segment_id) "
+                "SELECT s.id AS segment_id, s.track_id, t.path AS source, s.start, s.duration, "
+                f"({USABLE}) AS usable, s.excluded, coalesce(v.n, 0) AS verified, "
+                "coalesce(g.n, 0) AS tags FROM m JOIN segments s ON s.id = m.segment_id "
+                "JOIN tracks t ON t.id = s.track_id LEFT JOIN verified v ON v.segment_id = s.id "
+                "LEFT JOIN tags g ON g.segment_id = s.id ORDER BY s.id"
+            )
+        )
 
 
 def _check_level(level: str) -> None:

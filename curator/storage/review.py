@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,6 +313,15 @@ class ReviewStore(CatalogBase):
         """
         with self.transaction() as con:
             return _set_flags(con, segment_id, actor, batch_id, note, excluded)
+
+    def set_exclusions(self, excluded: Mapping[str, bool], actor: str, batch_id: str) -> int:
+        """Exclude or include several segments as one batch (undone together), in one
+        transaction, with history like set_segment_flags; returns how many flags changed."""
+        with self.transaction() as con:
+            return sum(
+                _set_flags(con, segment, actor, batch_id, None, value)
+                for segment, value in excluded.items()
+            )
 
     def undo_batch(self, batch_id: str, actor: str, undo_batch_id: str) -> int:
         """Restore every label and flag batch `batch_id` changed; the undo is in the history."""

@@ -1,0 +1,112 @@
+"""A segment's duplicates as a curator reviews them, and keeping one of them in one action."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from curator.curation.review import current_curator, new_batch_id
+from curator.duplicates.units import Member, Units, read_units
+from curator.errors import CuratorError
+from curator.project import Project
+from curator.storage.duplicates import DuplicateGroup, groups_of
+
+# What each level means, as the Review page says it.
+LEVEL_MEANING = {
+    "same": "The same recording (a re-encode, a gain change, a trim: the audio fingerprints match)",
+    "near": "The same loop or sample under another beat (the embeddings match beyond what "
+    "shared tags explain)",
+}
+# Evidence keys a finder may fill with a sentence of its own, shown as they are.
+SAID_KEYS = ("summary", "why", "reason")
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One duplicate group of a segment: its level, the evidence in words, the others."""
+
+    level: str
+    group_id: str
+    evidence: str
+    others: list[Member]
+
+
+@dataclass(frozen=True)
+class SegmentDuplicates:
+    """What the Review page shows of a segment's duplicates.
+
+    groups: the segment's groups (one per level at most). linked: the other members of its
+    unit that no group of its own holds (linked through another member's group), which
+    "keep this one" excludes too. to_exclude: every other member still included.
+    """
+
+    groups: list[GroupView]
+    linked: list[Member]
+    to_exclude: list[str]
+
+
+def segment_duplicates(project: Project, segment_id: str) -> SegmentDuplicates | None:
+    """The segment's duplicate groups with their members, or None when it has none."""
+    if not groups_of(project.catalog, segment_id):
+        return None  # the common case, answered without reading every group
+    units = read_units(project.catalog)
+    others = _others(units, segment_id)
+    if not others:
+        return None
+    groups = [g for g in units.groups if segment_id in g.members]
+    in_groups = {m for g in groups for m in g.members}
+    return SegmentDuplicates(
+        groups=[_view(units, g, segment_id) for g in sorted(groups, key=lambda g: g.level)],
+        linked=[units.members[m] for m in others if m not in in_groups],
+        to_exclude=[m for m in others if not units.members[m].excluded],
+    )
+
+
+def keep_only(project: Project, segment_id: str, actor: str | None = None) -> tuple[str, int]:
+    """Keep `segment_id` and exclude the other members of its duplicate unit, as one batch
+    of the review history (undone together); returns (batch id, flags changed)."""
+    others = _others(read_units(project.catalog), segment_id)
+    if not others:
+        raise CuratorError(f"segment {segment_id!r} has no duplicates to exclude")
+    batch = new_batch_id()
+    flags = {segment_id: False, **dict.fromkeys(others, True)}
+    changed = project.catalog.set_exclusions(flags, actor or current_curator(), batch)
+    return batch, changed
+
+
+def evidence_words(group: DuplicateGroup) -> str:
+    """Why the group was found, in words: what its level means, then the finder's own
+    sentence if it left one (`summary`), else its figures."""
+    meaning = LEVEL_MEANING.get(group.level, group.level)
+    said = next(
+        (group.evidence[k] for k in SAID_KEYS if isinstance(group.evidence.get(k), str)), ""
+    )
+    details = said or ", ".join(_figures(group.evidence))
+    return f"{meaning}: {details}." if details else f"{meaning}."
+
+
+def _others(units: Units, segment_id: str) -> list[str]:
+    # Members the catalogue no longer holds cannot be shown or excluded.
+    return [m for m in units.others(segment_id) if m in units.members]
+
+
+def _view(units: Units, group: DuplicateGroup, segment_id: str) -> GroupView:
+    others = [units.members[m] for m in group.members if m != segment_id and m in units.members]
+    return GroupView(group.level, group.group_id, evidence_words(group), others)
+
+
+def _figures(evidence: Mapping[str, Any]) -> list[str]:
+    """Scalars as "name value", lists and tables as their size."""
+    said = []
+    for key, value in sorted(evidence.items()):
+        name = key.replace("_", " ")
+        if isinstance(value, bool):
+            said.append(f"{name} {'yes' if value else 'no'}")
+        elif isinstance(value, float):
+            said.append(f"{name} {value:.3g}")
+        elif isinstance(value, int | str):
+            said.append(f"{name} {value}")
+        elif isinstance(value, list | dict):
+            said.append(f"{len(value)} {name}")
+    return said
