@@ -97,5 +97,5 @@ def test_pages_are_numbered_without_gaps_and_keep_their_addresses() -> None:
     assert numbers == list(range(1, len(pages) + 1))
     assert {page_icon_and_name(page)[1] for page in pages} == {
         "Review", "History", "Charts", "Bulk_relabel", "Rebalance", "Prompts",
-        "Jobs", "Generate", "Learned_tagger",
+        "Jobs", "Generate", "Learned_tagger", "Explore",
     }  # fmt: skip

@@ -1,0 +1,1 @@
+"""Exploring the catalogue: the map of every segment's embedding and what colours it."""
