@@ -4,11 +4,13 @@
 #   fluidsynth + soundfonts     the trap tagger's training corpus and the demo's beats are
 #                               rendered with real sampled instruments (plugins/trap/corpus)
 #   espeak-ng                   speech for the corpus's vocal chops and movie samples
+#   libchromaprint-tools        fpcalc: audio fingerprints for `curator duplicates`
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v fpcalc >/dev/null || missing+=(libchromaprint-tools)
 # libfluidsynth3 comes with fluidsynth; pyfluidsynth (PyPI) loads it.
 command -v fluidsynth >/dev/null || missing+=(fluidsynth)
 for pair in fluid-soundfont-gm:/usr/share/sounds/sf2/FluidR3_GM.sf2 \

@@ -69,6 +69,28 @@ def fingerprints(catalog: Catalog, method: str) -> dict[str, tuple[float, np.nda
     return {str(t): (float(d), np.asarray(c, dtype=np.uint32)) for t, d, c in rows}
 
 
+def tracks_to_fingerprint(catalog: Catalog, method: str) -> list[tuple[str, str]]:
+    """(track id, path) of each present track with no fingerprint made by `method`, by id."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            "SELECT t.id, t.path FROM tracks t LEFT JOIN fingerprints f ON f.track_id = t.id "
+            "AND f.method = ? WHERE t.status = 'ingested' AND f.track_id IS NULL ORDER BY t.id",
+            [method],
+        ).fetchall()
+    return [(str(t), str(p)) for t, p in rows]
+
+
+def track_segments(catalog: Catalog) -> dict[str, list[str]]:
+    """Each present track -> its segment ids in order (excluded and silent ones too: a
+    duplicate is a fact about the audio, whatever a curator decided about the segment)."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            "SELECT s.track_id, list(s.id ORDER BY s.idx) FROM segments s JOIN tracks t "
+            "ON t.id = s.track_id WHERE t.status = 'ingested' GROUP BY s.track_id"
+        ).fetchall()
+    return {str(t): [str(s) for s in ids] for t, ids in rows}
+
+
 def replace_duplicate_groups(
     catalog: Catalog, level: str, groups: Sequence[DuplicateGroup]
 ) -> None:
