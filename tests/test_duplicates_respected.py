@@ -34,7 +34,8 @@ from curator.storage.duplicates import LEVELS, DuplicateGroup, replace_duplicate
 from curator.storage.prompts import PromptRow, save_prompts
 from curator.storage.selections import selection_items
 
-REVIEW = Path(app_package.__file__).parent / "pages" / "1_Review.py"
+PAGES = Path(app_package.__file__).parent / "pages"
+REVIEW = PAGES / "1_Review.py"
 TRACKS = 12
 
 
@@ -220,7 +221,7 @@ def _members(ids: list[str], numbers: list[int]) -> list[list[str]]:
 
 
 def test_the_leak_check_finds_a_unit_split_in_a_selection_made_before_the_groups(
-    beats: Project, run_cli
+    beats: Project, run_cli, monkeypatch
 ) -> None:
     rebalance(beats, request(name="early", validation=0.5, keep_duplicates=True))
     items = selection_items(beats.catalog, "early")
@@ -237,6 +238,11 @@ def test_the_leak_check_finds_a_unit_split_in_a_selection_made_before_the_groups
         run_cli("selections", "check", "--json", "--project", beats.root, expect=1).output
     )
     assert as_json["early"][0]["validation"] == [held]
+    monkeypatch.setenv("CURATOR_PROJECT", str(beats.root))
+    page = AppTest.from_file(str(PAGES / "5_Rebalance.py"), default_timeout=60).run()
+    assert not page.exception, page.exception
+    assert any("1 duplicate unit(s) on both sides" in w.value for w in page.warning)
+    assert any(train in c.value and held in c.value for c in page.caption)
 
     rebalance(beats, request(name="early", validation=0.5), replace=True)
     result = run_cli("selections", "check", "early", "--project", beats.root)

@@ -20,7 +20,7 @@ from curator.rebalance.plan import (
     parse_tag_bound,
     rebalance,
 )
-from curator.rebalance.selections import delete_selection, selections
+from curator.rebalance.selections import delete_selection, selection_leaks, selections
 
 METHOD_HELP = {
     "budgeted": "greedy toward the targets (upsamples rare tags, holds frequent ones back)",
@@ -55,6 +55,12 @@ def request_form(project: Project) -> tuple[RebalanceRequest, bool] | None:
     )
     seed = more[2].number_input("Seed", 0, 2**31 - 1, 0, key="rb-seed")
     replace = more[3].checkbox("Replace a selection of this name", key="rb-replace")
+    keep_duplicates = st.checkbox(
+        "Count every member of a duplicate unit",
+        key="rb-keep-duplicates",
+        help="Off: each unit of duplicates (`curator duplicates`) counts once. The split keeps "
+        "a unit on one side either way.",
+    )
     bounds = st.columns(2)
     caps = bounds[0].text_area("Caps, TAG=N per line", key="rb-caps")
     floors = bounds[1].text_area("Floors, TAG=N per line", key="rb-floors")
@@ -72,6 +78,7 @@ def request_form(project: Project) -> tuple[RebalanceRequest, bool] | None:
             validation=float(validation),
             seed=int(seed),
             max_repeats=int(max_repeats),
+            keep_duplicates=keep_duplicates,
         ), replace
     except CuratorError as exc:
         st.error(as_text(exc))
@@ -184,9 +191,22 @@ def saved_selections(project: Project) -> None:
         delete_selection(project, chosen)
         st.session_state.pop("rb-shown", None)
         st.rerun()
+    show_leaks(project, chosen)
     record = next(r for r in rows if r["name"] == chosen)
     if record["report"].get("facets"):
         show_report(chosen, record["report"])
+
+
+def show_leaks(project: Project, name: str) -> None:
+    """Duplicate units the selection has on both sides of its split, one line each."""
+    leaks = selection_leaks(project, [name])[name]
+    if leaks:
+        st.warning(
+            f"{len(leaks)} duplicate unit(s) on both sides of the split: validation hears what "
+            "training learned. Run the selection again (Replace) to keep each unit on one side."
+        )
+        for leak in leaks:
+            st.caption(as_text(leak.line()))
 
 
 def main() -> None:
