@@ -15,7 +15,7 @@ from curator.curation.probes import embedding_choices
 from curator.curation.queues import save_queue
 from curator.curation.review import ReviewFilter, effective_tags, review_page
 from curator.errors import CuratorError
-from curator.explore.map import SegmentMap, map_stamp, segment_map
+from curator.explore.map import UMAP_MIN_SEGMENTS, SegmentMap, map_stamp, segment_map
 from curator.explore.points import (
     COLOURINGS,
     Colouring,
@@ -138,6 +138,8 @@ def map_section(project: Project) -> None:
     except CuratorError as exc:
         st.info(as_text(exc))
         return
+    if drawn.method == "pca" and method != "pca":
+        st.caption(f"Fewer than {UMAP_MIN_SEGMENTS} segments: drawn with PCA, not UMAP.")
     points = map_points(project, drawn)
     colouring = choose_colouring(project, points, colour)
     if colouring is None:

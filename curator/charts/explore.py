@@ -9,12 +9,30 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from curator.charts.catalogue import no_data_figure
-from curator.explore.points import NO_GROUP, Colouring, MapPoint, top_tags
+from curator.explore.points import (
+    HAS_IT,
+    HAS_NOT,
+    LABEL_SOURCES,
+    NO_GROUP,
+    Colouring,
+    MapPoint,
+    top_tags,
+)
 
 # Above this many points the map is drawn with WebGL: SVG slows down past a few thousand.
 WEBGL_ABOVE = 5000
 NONE_COLOUR = "lightgrey"
 CATEGORY_COLOURS = qualitative.Plotly
+# Fixed colours where the category says something: what a person did stands out, "nothing"
+# is grey.
+NAMED_COLOURS = {
+    HAS_IT: "#d62728",
+    HAS_NOT: NONE_COLOUR,
+    LABEL_SOURCES["verified"]: "#2ca02c",
+    LABEL_SOURCES["human"]: "#1f77b4",
+    LABEL_SOURCES["model"]: "#ff7f0e",
+    LABEL_SOURCES["none"]: NONE_COLOUR,
+}
 GROUP_COLOURS = qualitative.Dark24
 SCALE = "Viridis"
 HOVER = (
@@ -34,6 +52,7 @@ def segment_map_figure(points: list[MapPoint], colouring: Colouring, title: str)
         title=title,
         dragmode="lasso",
         legend_title_text=colouring.title,
+        showlegend=True,
         xaxis={"visible": False},
         yaxis={"visible": False, "scaleanchor": "x"},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -66,7 +85,7 @@ def _traces(points: list[MapPoint], colouring: Colouring) -> list[go.Scatter | g
             colouring,
             [i for i, v in enumerate(values) if v == name],
             name,
-            {"color": CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]},
+            {"color": NAMED_COLOURS.get(name, CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)])},
         )
         for k, name in enumerate(colouring.categories)
     ]

@@ -15,7 +15,7 @@ from curator.storage.explore import map_details, tag_presence, tag_scores
 from curator.storage.suspects import stored_suspects
 
 TOP_TAGS = 5
-COLOURINGS = ("tag", "label source", "suspicion", "duplicate group")
+COLOURINGS = ("label source", "tag", "suspicion", "duplicate group")
 # Label sources in the order the legend lists them, with the words it uses.
 LABEL_SOURCES = {
     "verified": "verified by a person",
@@ -24,6 +24,7 @@ LABEL_SOURCES = {
     "none": "no tags",
 }
 NO_GROUP = "in no duplicate group"
+HAS_IT, HAS_NOT = "has it", "has not"
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def by_label_source(points: list[MapPoint]) -> Colouring:
 def by_tag(project: Project, points: list[MapPoint], facet: str, tag: str) -> Colouring:
     """Whether each segment has the tag (a person's label over the models')."""
     present = tag_presence(project.catalog, facet, tag)
-    values = tuple("has it" if present.get(p.segment_id) else "has not" for p in points)
-    return Colouring(f"{facet}/{tag}", "category", values, ("has it", "has not"))
+    values = tuple(HAS_IT if present.get(p.segment_id) else HAS_NOT for p in points)
+    return Colouring(f"{facet}/{tag}", "category", values, (HAS_IT, HAS_NOT))
 
 
 def by_tag_score(project: Project, points: list[MapPoint], facet: str, tag: str) -> Colouring:
