@@ -4,6 +4,7 @@ member, and "keep this one, exclude the others" in one undoable action."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -18,9 +19,11 @@ from curator.project import Project
 KEPT = "duplicates-kept"  # session key: what the last keep (or its undo) did, and where
 
 
-def duplicates_panel(project: Project, segment_id: str) -> None:
+def duplicates_panel(project: Project, row: dict[str, Any]) -> None:
     """The segment's duplicates, if it has any, with the action that keeps only it."""
-    found = segment_duplicates(project, segment_id)
+    segment_id = row["id"]
+    # The queue's rows say which segments have duplicates: the others cost no query.
+    found = segment_duplicates(project, segment_id) if row.get("duplicate_levels") else None
     said = st.session_state.get(KEPT)
     if said and said["segment"] == segment_id:
         kept_message(project, said)
@@ -120,10 +123,10 @@ def _count(found: SegmentDuplicates) -> int:
     )
 
 
-def duplicates_caption(project: Project, segment_id: str) -> None:
+def duplicates_caption(project: Project, row: dict[str, Any]) -> None:
     """One line for focus mode: which segments duplicate this one (the List view's panel
     has the links and the action)."""
-    found = segment_duplicates(project, segment_id)
+    found = segment_duplicates(project, row["id"]) if row.get("duplicate_levels") else None
     if found is None:
         return
     parts = [

@@ -199,7 +199,7 @@ def focus_card(project: Project) -> None:
     )
     status = st.empty()
     show_details(row)
-    duplicates_caption(project, row["id"])
+    duplicates_caption(project, row)
     if state.pending is not None:
         finish_save(project, state, status)
     # After the card is drawn: what the next moves need is read and decoded while it plays.

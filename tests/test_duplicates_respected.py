@@ -327,6 +327,10 @@ def test_review_page_shows_duplicates_and_keeps_one_then_undoes(
     page = AppTest.from_file(str(REVIEW), default_timeout=60)
     page.query_params.update({"q": b})
     page.run()
+    assert not page.exception, page.exception
+    captions = [c.value.replace("\\", "") for c in page.caption]  # as_text escapes
+    focus = [c for c in captions if c.startswith("Duplicates:")]
+    assert f"the same recording as {a}; the same loop or sample as {c}." in focus[0]
     page.sidebar.radio(key="review-view").set_value("List").run()
     assert not page.exception, page.exception
     said = " ".join(m.value for m in page.markdown).replace("\\", "")

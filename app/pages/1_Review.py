@@ -315,7 +315,7 @@ def show_segment(project: Project, row: dict[str, Any]) -> None:
         show_queue_reason(row)
         show_audio(row)
         show_model_view(project, row)
-        duplicates_panel(project, row["id"])
+        duplicates_panel(project, row)
         edit_form(project, row)
 
 

@@ -10,7 +10,7 @@ from curator.curation.review import current_curator, new_batch_id
 from curator.duplicates.units import Member, Units, read_units
 from curator.errors import CuratorError
 from curator.project import Project
-from curator.storage.duplicates import DuplicateGroup, groups_of
+from curator.storage.duplicates import LEVELS, DuplicateGroup, groups_of
 
 # What each level means, as the Review page says it.
 LEVEL_MEANING = {
@@ -57,7 +57,7 @@ def segment_duplicates(project: Project, segment_id: str) -> SegmentDuplicates |
     groups = [g for g in units.groups if segment_id in g.members]
     in_groups = {m for g in groups for m in g.members}
     return SegmentDuplicates(
-        groups=[_view(units, g, segment_id) for g in sorted(groups, key=lambda g: g.level)],
+        groups=[_view(units, g, segment_id) for g in sorted(groups, key=_level_order)],
         linked=[units.members[m] for m in others if m not in in_groups],
         to_exclude=[m for m in others if not units.members[m].excluded],
     )
@@ -84,6 +84,11 @@ def evidence_words(group: DuplicateGroup) -> str:
     )
     details = said or ", ".join(_figures(group.evidence))
     return f"{meaning}: {details}." if details else f"{meaning}."
+
+
+def _level_order(group: DuplicateGroup) -> int:
+    # The same recording first: it is the stronger claim.
+    return LEVELS.index(group.level) if group.level in LEVELS else len(LEVELS)
 
 
 def _others(units: Units, segment_id: str) -> list[str]:

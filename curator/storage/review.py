@@ -155,7 +155,8 @@ def position_in(con: Any, sql: str, params: dict[str, Any], segment_id: str) -> 
 
 
 def attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
-    """Give each segment of a page its labels, latest measurements and prompt."""
+    """Give each segment of a page its labels, latest measurements, prompt and the levels of
+    its duplicate groups (so a card looks its duplicates up only when it has some)."""
     if not rows:
         return
     con.register("_page_ids", {"segment_id": np.array([r["id"] for r in rows], dtype=object)})
@@ -182,7 +183,14 @@ def attach_details(con: Any, rows: list[dict[str, Any]]) -> None:
             f"{PROMPT_IN_USE_ORDER}) FROM prompts WHERE {page} GROUP BY segment_id"
         ).fetchall()
     }
+    duplicated = dict(
+        con.execute(
+            "SELECT segment_id, list(level ORDER BY level) FROM duplicate_members "
+            f"WHERE {page} GROUP BY segment_id"
+        ).fetchall()
+    )
     for row in rows:
+        row["duplicate_levels"] = duplicated.get(row["id"], [])
         row["labels"] = [x for x in labels if x["segment_id"] == row["id"]]
         row["measurements"] = [x for x in measurements if x["segment_id"] == row["id"]]
         prompt = prompts.get(row["id"]) or {}
