@@ -38,6 +38,7 @@ def _register() -> None:
     from curator.cli import (
         app,
         demo,
+        duplicates,
         export,
         ingest,
         jobs,
@@ -53,7 +54,7 @@ def _register() -> None:
 
     for module in (project, ingest, plugins, tag, demo, app, metadata):
         module.register(cli)
-    for module in (rebalance, prompts, export, jobs, suspects, trap):
+    for module in (rebalance, prompts, export, jobs, suspects, trap, duplicates):
         module.register(cli)
 
 

@@ -62,13 +62,13 @@ def find_duplicates(
     *,
     same_threshold: float | None = None,
     near_threshold: float | None = None,
-    model: str | None = None,
     progress: Progress | None = None,
 ) -> list[Finding]:
     """Find and store the groups of `level` ('same', 'near' or 'both'), same first.
 
-    'same' first fingerprints the tracks that have no fingerprint yet (`progress` follows
-    it); if that is interrupted, nothing is stored and the Finding says so.
+    'same' first fingerprints the tracks that have no fingerprint yet; 'near' decodes every
+    usable segment (`progress` follows both). If fingerprinting is interrupted, nothing is
+    stored and the Finding says so.
     """
     found = []
     for each in levels_of(level):
@@ -79,7 +79,7 @@ def find_duplicates(
         else:
             from curator.duplicates.near import find_near
 
-            finding = find_near(project, near_threshold, model)
+            finding = find_near(project, near_threshold, progress)
         replace_duplicate_groups(project.catalog, each, finding.groups)
         found.append(finding)
     return found
