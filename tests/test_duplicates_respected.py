@@ -21,8 +21,9 @@ from test_rebalance import import_model_tags
 
 from curator import app as app_package
 from curator.catalogue.ingest import ingest
-from curator.curation.duplicates import evidence_words, keep_only, segment_duplicates
+from curator.curation.duplicates import keep_only, segment_duplicates
 from curator.curation.review import save_segment, undo
+from curator.duplicates.evidence import evidence_words
 from curator.duplicates.groups import unit_of
 from curator.export.build import export, export_settings, exports
 from curator.project import Project, init_project, open_project
@@ -310,12 +311,25 @@ def test_keep_one_excludes_the_unit_in_one_batch_and_undo_restores(beats: Projec
     assert segment_duplicates(beats, segments_by_track(beats)[5][0]) is None
 
 
-def test_evidence_in_words_without_a_sentence_of_the_finder() -> None:
-    said = evidence_words(group("near", "x", "y", similarity=0.912345, pairs=[[1], [2]]))
-    assert said == (
-        "The same loop or sample under another beat (the embeddings match beyond what shared "
-        "tags explain): 2 pairs, similarity 0.912."
+def test_evidence_in_words_names_the_pairs_of_the_segment_first() -> None:
+    fingerprints = [
+        {"tracks": ["t1", "t2"], "bit_error_rate": 0.0812, "offset_seconds": 1.5,
+         "tempo_ratio": 1.0, "overlap_seconds": 40.0},
+        {"tracks": ["t2", "t3"], "bit_error_rate": 0.1, "offset_seconds": -2.0,
+         "tempo_ratio": 1.02},
+    ]  # fmt: skip
+    same = group("same", "t1-0", "t2-0", "t3-0", method="chromaprint", pairs=fingerprints)
+    assert evidence_words(same, about={"t3-0", "t3"}) == (
+        "The same recording (a re-encode, a gain change, a trim: the audio fingerprints "
+        "match): t2 ~ t3: bit error rate 0.100, t3 starts -2.00 s into t2, tempo x1.02."
     )
+    assert "t1 ~ t2: bit error rate 0.081 over 40 s, t2 starts +1.50 s into t1" in (
+        evidence_words(same)
+    )
+    near = group("near", "x", "y", pairs=[{"segments": ["x", "y"], "similarity": 0.9123}])
+    assert evidence_words(near).endswith("tags explain): x ~ y: similarity 0.912.")
+    figures = group("near", "x", "y", similarity=0.912345, candidates=[[1], [2]])
+    assert evidence_words(figures).endswith("tags explain): 2 candidates, similarity 0.912.")
 
 
 def test_review_page_shows_duplicates_and_keeps_one_then_undoes(

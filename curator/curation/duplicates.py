@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from curator.curation.review import current_curator, new_batch_id
+from curator.duplicates.evidence import evidence_words
 from curator.duplicates.units import Member, Units, read_units
 from curator.errors import CuratorError
 from curator.project import Project
 from curator.storage.duplicates import LEVELS, DuplicateGroup, groups_of
-
-# What each level means, as the Review page says it.
-LEVEL_MEANING = {
-    "same": "The same recording (a re-encode, a gain change, a trim: the audio fingerprints match)",
-    "near": "The same loop or sample under another beat (the embeddings match beyond what "
-    "shared tags explain)",
-}
-# Evidence keys a finder may fill with a sentence of its own, shown as they are.
-SAID_KEYS = ("summary", "why", "reason")
 
 
 @dataclass(frozen=True)
@@ -75,17 +65,6 @@ def keep_only(project: Project, segment_id: str, actor: str | None = None) -> tu
     return batch, changed
 
 
-def evidence_words(group: DuplicateGroup) -> str:
-    """Why the group was found, in words: what its level means, then the finder's own
-    sentence if it left one (`summary`), else its figures."""
-    meaning = LEVEL_MEANING.get(group.level, group.level)
-    said = next(
-        (group.evidence[k] for k in SAID_KEYS if isinstance(group.evidence.get(k), str)), ""
-    )
-    details = said or ", ".join(_figures(group.evidence))
-    return f"{meaning}: {details}." if details else f"{meaning}."
-
-
 def _level_order(group: DuplicateGroup) -> int:
     # The same recording first: it is the stronger claim.
     return LEVELS.index(group.level) if group.level in LEVELS else len(LEVELS)
@@ -98,20 +77,6 @@ def _others(units: Units, segment_id: str) -> list[str]:
 
 def _view(units: Units, group: DuplicateGroup, segment_id: str) -> GroupView:
     others = [units.members[m] for m in group.members if m != segment_id and m in units.members]
-    return GroupView(group.level, group.group_id, evidence_words(group), others)
-
-
-def _figures(evidence: Mapping[str, Any]) -> list[str]:
-    """Scalars as "name value", lists and tables as their size."""
-    said = []
-    for key, value in sorted(evidence.items()):
-        name = key.replace("_", " ")
-        if isinstance(value, bool):
-            said.append(f"{name} {'yes' if value else 'no'}")
-        elif isinstance(value, float):
-            said.append(f"{name} {value:.3g}")
-        elif isinstance(value, int | str):
-            said.append(f"{name} {value}")
-        elif isinstance(value, list | dict):
-            said.append(f"{len(value)} {name}")
-    return said
+    member = units.members.get(segment_id)
+    about = {segment_id, member.track_id} if member else {segment_id}
+    return GroupView(group.level, group.group_id, evidence_words(group, about), others)
