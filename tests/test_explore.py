@@ -3,6 +3,7 @@ catalogue of real audio tagged by a tagger that keeps band-energy embeddings."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from tests_support import Plugin, brightness
 from curator import app as app_package
 from curator.api import Tagger, TagResult
 from curator.catalogue.ingest import ingest
-from curator.charts.explore import segment_map_figure
+from curator.charts.explore import hover_texts, segment_map_figure
 from curator.curation.queues import load_queue, save_queue
 from curator.curation.review import ReviewFilter, bulk_relabel, review_page, set_labels
 from curator.errors import CuratorError
@@ -23,6 +24,7 @@ from curator.explore import map as explore_map
 from curator.explore.map import map_path, segment_map
 from curator.explore.points import (
     NO_GROUP,
+    MapPoints,
     by_duplicate_group,
     by_label_source,
     by_suspicion,
@@ -168,21 +170,34 @@ def test_a_map_needs_embeddings_and_a_known_method(project: Project) -> None:
 def test_points_carry_their_segment_file_and_tags(small: Project) -> None:
     drawn = segment_map(small, MODEL)
     points = map_points(small, drawn)
-    assert [p.segment_id for p in points] == list(drawn.segment_ids)
+    assert points.segment_ids.tolist() == list(drawn.segment_ids)
+    np.testing.assert_array_equal(points.x, drawn.coordinates[:, 0])
     rows = {r["id"]: r for r in small.catalog.segment_rows()}
-    for point in points:
-        assert point.file == Path(rows[point.segment_id]["source"]).name
-        assert point.start == pytest.approx(rows[point.segment_id]["start"])
-        # The tagger labels a tag from its threshold; the best-scored tag comes first.
-        assert point.tags, point
+    for i, segment in enumerate(points.segment_ids.tolist()):
+        assert points.files[i] == Path(rows[segment]["source"]).name
+        assert points.starts[i] == pytest.approx(rows[segment]["start"])
+        # The band tagger labels hi-hat or 808 on every segment, the better score first.
+        assert points.tags[i] in ("hi-hat, 808", "808, hi-hat", "hi-hat", "808"), points.tags[i]
     figure = segment_map_figure(points, by_label_source(points), "map")
-    shown = [row[0] for trace in figure.data for row in trace.customdata]
+    shown = [segment for trace in figure.data for segment in trace.customdata]
     assert sorted(shown) == sorted(drawn.segment_ids)
+
+
+def test_hover_text_shows_file_names_as_text() -> None:
+    points = MapPoints(
+        *(np.array([v], dtype=object) for v in ("a-0", 0.0, 1.0, '<a href="x">evil</a>.wav')),
+        np.array([2.0]),
+        np.array(["<b>808</b>"], dtype=object),
+        np.array(["model"], dtype=object),
+    )
+    (said,) = hover_texts(points, by_label_source(points))
+    assert "<a" not in said and "<b>808" not in said
+    assert "&lt;a href=&quot;x&quot;&gt;evil&lt;" in said and "at 2.0 s" in said
 
 
 def test_colours_follow_labels_scores_suspects_and_duplicate_groups(small: Project) -> None:
     points = map_points(small, segment_map(small, MODEL))
-    first, second, third, fourth = (p.segment_id for p in points[:4])
+    first, second, third, fourth = points.segment_ids[:4].tolist()
     set_labels(small, [HumanLabel(first, "instruments", "snare")], actor="ana")
     bulk_relabel(small, ReviewFilter(text=second), "add", "instruments", "snare", actor="ana")
     save_suspects(
@@ -194,7 +209,7 @@ def test_colours_follow_labels_scores_suspects_and_duplicate_groups(small: Proje
         small.catalog, "same", [DuplicateGroup("same", second, (second, fourth))]
     )
     points = map_points(small, segment_map(small, MODEL))
-    at = {p.segment_id: i for i, p in enumerate(points)}
+    at = {segment: i for i, segment in enumerate(points.segment_ids.tolist())}
 
     sources = by_label_source(points).values
     assert sources[at[first]] == "verified by a person"
@@ -202,13 +217,13 @@ def test_colours_follow_labels_scores_suspects_and_duplicate_groups(small: Proje
     assert sources[at[third]] == "models only"
 
     snare = by_tag(small, points, "instruments", "snare").values
-    assert [s == "has it" for s in snare] == [p.segment_id in (first, second) for p in points]
+    assert [s == "has it" for s in snare] == [s in (first, second) for s in points.segment_ids]
 
     (run,) = [r for r in small.catalog.runs() if r["plugin"] == "bands"]
     ids, stored = small.catalog.scores(run["id"])
     hi_hat = dict(zip(ids, stored[:, 0].tolist(), strict=True))
     scores = by_tag_score(small, points, "instruments", "hi-hat").values
-    assert scores == pytest.approx(tuple(hi_hat[p.segment_id] for p in points))
+    assert scores.tolist() == pytest.approx([hi_hat[s] for s in points.segment_ids])
     unscored = by_tag_score(small, points, "instruments", "snare").values
     assert all(math.isnan(float(s)) for s in unscored)
 
@@ -275,6 +290,28 @@ def test_the_explore_page_draws_the_map_in_every_colouring(
         assert not page.exception, (colour, page.exception)
     page.radio(key="map-projection").set_value("PCA").run()
     assert not page.exception, page.exception
+
+
+def drawn_traces(page: AppTest) -> dict[str, list[str]]:
+    """The map the page sent to the browser: each legend entry's segment ids."""
+    (chart,) = page.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    return {trace["name"]: list(trace["customdata"]) for trace in figure["data"]}
+
+
+def test_the_map_follows_a_label_change_on_the_next_run(
+    small: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
+    monkeypatch.setenv("CURATOR_USER", "ana")
+    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    before = drawn_traces(page)
+    assert sorted(before["models only"]) == sorted(small.catalog.embeddings(MODEL)[0])
+    segment = before["models only"][0]
+    set_labels(small, [HumanLabel(segment, "instruments", "snare")], actor="ana")
+    after = drawn_traces(page.run())
+    assert after["verified by a person"] == [segment]
+    assert segment not in after["models only"]
 
 
 def test_the_explore_page_says_what_the_map_needs(

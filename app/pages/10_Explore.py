@@ -19,13 +19,14 @@ from curator.explore.map import UMAP_MIN_SEGMENTS, SegmentMap, map_stamp, segmen
 from curator.explore.points import (
     COLOURINGS,
     Colouring,
-    MapPoint,
+    MapPoints,
     by_duplicate_group,
     by_label_source,
     by_suspicion,
     by_tag,
     by_tag_score,
     map_points,
+    points_stamp,
 )
 from curator.project import Project, open_project
 
@@ -118,6 +119,14 @@ def cached_map(root: str, model: str, method: str, stamp: tuple[int, int, int]) 
     return segment_map(open_project(Path(root)), model, method)
 
 
+@st.cache_data(max_entries=8)
+def cached_points(
+    root: str, model: str, method: str, stamp: tuple[int, int, int], labels: tuple[int, str]
+) -> MapPoints:
+    # The stamps are only cache keys: a label changed anywhere reads the points again.
+    return map_points(open_project(Path(root)), cached_map(root, model, method, stamp))
+
+
 def map_section(project: Project) -> None:
     st.subheader("Map")
     models = embedding_choices(project)
@@ -134,13 +143,14 @@ def map_section(project: Project) -> None:
     ]
     colour = columns[2].selectbox("Colour by", COLOURINGS, key="map-colour")
     try:
-        drawn = cached_map(str(project.root), model, method, map_stamp(project, model))
+        stamp = map_stamp(project, model)
+        drawn = cached_map(str(project.root), model, method, stamp)
     except CuratorError as exc:
         st.info(as_text(exc))
         return
     if drawn.method == "pca" and method != "pca":
         st.caption(f"Fewer than {UMAP_MIN_SEGMENTS} segments: drawn with PCA, not UMAP.")
-    points = map_points(project, drawn)
+    points = cached_points(str(project.root), model, method, stamp, points_stamp(project))
     colouring = choose_colouring(project, points, colour)
     if colouring is None:
         return
@@ -154,7 +164,7 @@ def map_section(project: Project) -> None:
     selected(project, event)
 
 
-def choose_colouring(project: Project, points: list[MapPoint], colour: str) -> Colouring | None:
+def choose_colouring(project: Project, points: MapPoints, colour: str) -> Colouring | None:
     if colour == "label source":
         return by_label_source(points)
     if colour == "suspicion":
@@ -177,9 +187,8 @@ def choose_colouring(project: Project, points: list[MapPoint], colour: str) -> C
 def selected(project: Project, event: Any) -> None:
     """A box or lasso selection opens as a queue; a click on one point opens its segment."""
     selection = event.selection if event else None
-    segments = list(
-        dict.fromkeys(point["customdata"][0] for point in (selection or {}).get("points", []))
-    )
+    # Each point's customdata is its segment id (curator.charts.explore).
+    segments = list(dict.fromkeys(p["customdata"] for p in (selection or {}).get("points", [])))
     if not segments:
         st.caption(
             "Drag a box or a lasso around segments to open them as a review queue or to "

@@ -3,8 +3,9 @@ each point carrying its segment id so a selection names segments, not positions.
 
 from __future__ import annotations
 
-import math
+import html
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
@@ -15,14 +16,14 @@ from curator.explore.points import (
     LABEL_SOURCES,
     NO_GROUP,
     Colouring,
-    MapPoint,
-    top_tags,
+    MapPoints,
 )
 
 # Above this many points the map is drawn with WebGL: SVG slows down past a few thousand.
 WEBGL_ABOVE = 5000
 NONE_COLOUR = "lightgrey"
 CATEGORY_COLOURS = qualitative.Plotly
+GROUP_COLOURS = qualitative.Dark24
 # Fixed colours where the category says something: what a person did stands out, "nothing"
 # is grey.
 NAMED_COLOURS = {
@@ -33,20 +34,16 @@ NAMED_COLOURS = {
     LABEL_SOURCES["model"]: "#ff7f0e",
     LABEL_SOURCES["none"]: NONE_COLOUR,
 }
-GROUP_COLOURS = qualitative.Dark24
 SCALE = "Viridis"
-HOVER = (
-    "<b>%{customdata[0]}</b><br>%{customdata[1]} at %{customdata[2]:.1f} s<br>"
-    "tags: %{customdata[3]}<br>%{customdata[4]}<extra></extra>"
-)
 
 
-def segment_map_figure(points: list[MapPoint], colouring: Colouring, title: str) -> go.Figure:
+def segment_map_figure(points: MapPoints, colouring: Colouring, title: str) -> go.Figure:
     """The map, one trace per legend entry (a trace holds the points of one category)."""
-    if not points:
+    if not len(points):
         return no_data_figure(title, "No segment to draw yet.")
     figure = go.Figure()
-    for trace in _traces(points, colouring):
+    hover = hover_texts(points, colouring)
+    for trace in _traces(points, colouring, hover):
         figure.add_trace(trace)
     figure.update_layout(
         title=title,
@@ -61,29 +58,61 @@ def segment_map_figure(points: list[MapPoint], colouring: Colouring, title: str)
     return figure
 
 
-def _traces(points: list[MapPoint], colouring: Colouring) -> list[go.Scatter | go.Scattergl]:
+def hover_texts(points: MapPoints, colouring: Colouring) -> np.ndarray:
+    """What hovering each point says: segment, file, start, top tags and its colour's value.
+    File names and tags are escaped: plotly renders tags such as <a> in hover text."""
+    said = [_value_text(v) for v in colouring.values.tolist()]
+    return np.array(
+        [
+            f"<b>{html.escape(segment)}</b><br>{html.escape(file)} at {start:.1f} s<br>"
+            f"tags: {html.escape(tags or 'none')}<br>{html.escape(colouring.title)}: "
+            f"{html.escape(value)}"
+            for segment, file, start, tags, value in zip(
+                points.segment_ids.tolist(),
+                points.files.tolist(),
+                points.starts.tolist(),
+                points.tags.tolist(),
+                said,
+                strict=True,
+            )
+        ],
+        dtype=object,
+    )
+
+
+def _value_text(value: str | float) -> str:
+    if isinstance(value, float):
+        return "none" if np.isnan(value) else f"{value:.2f}"
+    return value
+
+
+def _traces(points: MapPoints, colouring: Colouring, hover: np.ndarray) -> list[go.Scatter]:
     values = colouring.values
     if colouring.kind == "scale":
-        scored = [i for i, v in enumerate(values) if not _missing(v)]
-        unscored = [i for i, v in enumerate(values) if _missing(v)]
+        known = ~np.isnan(values.astype(float))
+        scale = {
+            "color": values[known],
+            "colorscale": SCALE,
+            "showscale": True,
+            "colorbar": {"title": {"text": "score"}, "x": 1.02},
+        }
         return [
-            _trace(points, colouring, unscored, "no value", {"color": NONE_COLOUR}),
-            _trace(points, colouring, scored, colouring.title, _scale([values[i] for i in scored])),
+            _trace(points, hover, ~known, "no value", {"color": NONE_COLOUR}),
+            _trace(points, hover, known, colouring.title, scale),
         ]
     if colouring.kind == "group":
-        grouped = [i for i, v in enumerate(values) if v != NO_GROUP]
-        alone = [i for i, v in enumerate(values) if v == NO_GROUP]
-        names = sorted({str(values[i]) for i in grouped})
-        colours = [GROUP_COLOURS[names.index(str(values[i])) % len(GROUP_COLOURS)] for i in grouped]
+        grouped = values != NO_GROUP
+        names, numbered = np.unique(values[grouped].astype(str), return_inverse=True)
+        colours = np.array(GROUP_COLOURS, dtype=object)[numbered % len(GROUP_COLOURS)]
         return [
-            _trace(points, colouring, alone, NO_GROUP, {"color": NONE_COLOUR}),
-            _trace(points, colouring, grouped, f"in a group ({len(names)})", {"color": colours}),
+            _trace(points, hover, ~grouped, NO_GROUP, {"color": NONE_COLOUR}),
+            _trace(points, hover, grouped, f"in a group ({len(names)})", {"color": colours}),
         ]
     return [
         _trace(
             points,
-            colouring,
-            [i for i, v in enumerate(values) if v == name],
+            hover,
+            values == name,
             name,
             {"color": NAMED_COLOURS.get(name, CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)])},
         )
@@ -92,39 +121,16 @@ def _traces(points: list[MapPoint], colouring: Colouring) -> list[go.Scatter | g
 
 
 def _trace(
-    points: list[MapPoint], colouring: Colouring, members: list[int], name: str, marker: dict
-) -> go.Scatter | go.Scattergl:
+    points: MapPoints, hover: np.ndarray, members: np.ndarray, name: str, marker: dict
+) -> go.Scatter:
     kind = go.Scattergl if len(points) > WEBGL_ABOVE else go.Scatter
     return kind(
-        x=[points[i].x for i in members],
-        y=[points[i].y for i in members],
+        x=points.x[members],
+        y=points.y[members],
         mode="markers",
         name=name,
         marker={"size": 8, "opacity": 0.85, **marker},
-        customdata=[_hover(points[i], colouring, colouring.values[i]) for i in members],
-        hovertemplate=HOVER,
+        customdata=points.segment_ids[members],
+        hovertext=hover[members],
+        hovertemplate="%{hovertext}<extra></extra>",
     )
-
-
-def _hover(point: MapPoint, colouring: Colouring, value: str | float) -> list[str | float]:
-    said = "none" if _missing(value) else f"{value:.2f}" if isinstance(value, float) else value
-    return [
-        point.segment_id,
-        point.file,
-        point.start,
-        top_tags(point),
-        f"{colouring.title}: {said}",
-    ]
-
-
-def _scale(values: list[str | float]) -> dict:
-    return {
-        "color": values,
-        "colorscale": SCALE,
-        "showscale": True,
-        "colorbar": {"title": {"text": "score"}, "x": 1.02},
-    }
-
-
-def _missing(value: str | float) -> bool:
-    return isinstance(value, float) and math.isnan(value)

@@ -14,7 +14,6 @@ from curator.storage.sql import (
     LABEL_PIVOT,
     USABLE,
     VERIFIED_LABEL,
-    dicts,
     effective_labels_sql,
     ids_and_matrix,
 )
@@ -48,30 +47,41 @@ def embeddings_stamp(catalog: Catalog, model: str) -> tuple[int, int, int]:
     return (int(found[0]), int(found[1]), int(found[2])) if found else (0, 0, 0)
 
 
-def map_details(catalog: Catalog, value_facets: Sequence[str]) -> list[dict[str, Any]]:
-    """Per usable segment, in id order: `id`, `source` (track path), `start`, `duration`,
-    `tags` (its effective tags, best model score first, a person's first of all) and
-    `label_source`: "verified" (a person verified a tag on it), "human" (a person's labels
-    from a bulk relabel or an import only), "model" or "none". Tempo, key and scale
-    (`value_facets`) are not tags."""
+def labels_stamp(catalog: Catalog) -> tuple[int, str]:
+    """A cheap stamp of the labels (how many, the latest change): it changes when a tagger
+    run, a curator or an undo changes any."""
+    with catalog.connect() as con:
+        found = con.execute("SELECT count(*), max(updated_at)::VARCHAR FROM labels").fetchone()
+    return (int(found[0]), str(found[1])) if found else (0, "")
+
+
+def map_details(catalog: Catalog, value_facets: Sequence[str], top: int) -> dict[str, np.ndarray]:
+    """Per usable segment, in id order, as columns: `id`, `source` (track path), `start`,
+    `tags` (its first `top` effective tags, a person's first, then the best model scores,
+    joined by ", ") and `label_source`: "verified" (a person verified a tag on it), "human"
+    (a person's labels from a bulk relabel or an import only), "model" or "none". Tempo, key
+    and scale (`value_facets`) are not tags."""
     tags_only = "NOT list_contains($values, facet)"
     sql = f"""
 WITH effective AS ({effective_labels_sql(tags_only)}),
 best AS (SELECT segment_id, facet, tag, max(score) AS score FROM labels
          WHERE source_kind = 'model' AND {tags_only} GROUP BY ALL),
-tags AS (SELECT e.segment_id, list(e.tag ORDER BY b.score DESC NULLS FIRST, e.tag) AS tags
+tags AS (SELECT e.segment_id,
+                array_to_string(list(e.tag ORDER BY b.score DESC NULLS FIRST, e.tag)[1:$top], ', ')
+                AS tags
          FROM effective e LEFT JOIN best b USING (segment_id, facet, tag)
          WHERE e.present GROUP BY e.segment_id),
 sources AS (SELECT segment_id, CASE WHEN bool_or({VERIFIED_LABEL}) THEN 'verified'
                 WHEN bool_or(source_kind = 'human') THEN 'human' ELSE 'model' END AS label_source
             FROM labels WHERE {tags_only} GROUP BY segment_id)
-SELECT s.id, t.path AS source, s.start, s.duration, coalesce(g.tags, []) AS tags,
+SELECT s.id, t.path AS source, s.start, coalesce(g.tags, '') AS tags,
        coalesce(w.label_source, 'none') AS label_source
 FROM segments s JOIN tracks t ON t.id = s.track_id
 LEFT JOIN tags g ON g.segment_id = s.id LEFT JOIN sources w ON w.segment_id = s.id
 WHERE {USABLE} ORDER BY s.id"""
     with catalog.connect() as con:
-        return dicts(con.execute(sql, {"values": list(value_facets)}))
+        found = con.execute(sql, {"values": list(value_facets), "top": top}).fetchnumpy()
+    return {name: np.asarray(column) for name, column in found.items()}
 
 
 def tag_presence(catalog: Catalog, facet: str, tag: str) -> dict[str, bool]:
