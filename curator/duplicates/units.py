@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from curator.duplicates.groups import components, unit_of
@@ -97,9 +98,9 @@ class Units:
                 continue
             if unit not in best or self._key(segment) < self._key(best[unit]):
                 best[unit] = segment
-        kept = [s for s in ordered if s not in self.unit or best[self.unit[s]] == s]
-        left_out = {s: best[self.unit[s]] for s in ordered if s in self.unit and s not in kept}
-        return Folded(kept, left_out)
+        left_out = {s: best[self.unit[s]] for s in ordered if s in self.unit}
+        left_out = {s: k for s, k in left_out.items() if s != k}
+        return Folded([s for s in ordered if s not in left_out], left_out)
 
     def _key(self, segment: str) -> tuple[Any, ...]:
         member = self.members.get(segment)
@@ -109,8 +110,8 @@ class Units:
     def link_words(self, segment: str, other: str) -> str:
         """How `segment` is linked to `other`: "the same recording as X", or through the
         unit when no one group holds both."""
-        for group in self.groups:
-            if segment in group.members and other in group.members:
+        for group in self._groups_of.get(segment, []):
+            if other in group.members:
                 return f"{LEVEL_WORDS.get(group.level, group.level)} {other}"
         return f"linked through duplicate groups to {other}"
 
@@ -118,7 +119,7 @@ class Units:
         """Each of `tracks` -> the smallest track it is linked to through any unit (itself if
         none), so a split can deal linked tracks as one."""
         pairs = []
-        for members in self._unit_members().values():
+        for members in self._unit_members.values():
             linked = sorted({self.members[m].track_id for m in members if m in self.members})
             pairs += [(linked[0], t) for t in linked[1:]]
         joined = {t: comp[0] for comp in components(pairs) for t in comp}
@@ -136,7 +137,7 @@ class Units:
                 unit,
                 tuple(sorted(found["train"])),
                 tuple(sorted(found["validation"])),
-                self._levels(unit),
+                self._unit_levels[unit],
             )
             for unit, found in sorted(sides.items())
             if found.get("train") and found.get("validation")
@@ -145,16 +146,35 @@ class Units:
     def others(self, segment: str) -> list[str]:
         """The other segments of `segment`'s unit, by id."""
         unit = self.unit.get(segment)
-        return sorted(s for s, u in self.unit.items() if u == unit and s != segment)
+        if unit is None:
+            return []
+        return sorted(s for s in self._unit_members[unit] if s != segment)
 
+    # Indexes built on first use: a catalogue may hold thousands of groups, and a fold or a
+    # leak check asks about each member.
+    @cached_property
     def _unit_members(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for segment, unit in self.unit.items():
             found.setdefault(unit, []).append(segment)
         return found
 
-    def _levels(self, unit: str) -> tuple[str, ...]:
-        return tuple(sorted({g.level for g in self.groups if self.unit.get(g.members[0]) == unit}))
+    @cached_property
+    def _groups_of(self) -> dict[str, list[DuplicateGroup]]:
+        found: dict[str, list[DuplicateGroup]] = {}
+        for group in self.groups:
+            for member in group.members:
+                found.setdefault(member, []).append(group)
+        return found
+
+    @cached_property
+    def _unit_levels(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, set[str]] = {}
+        for group in self.groups:
+            unit = self.unit.get(group.members[0])  # None: a group of one links nothing
+            if unit is not None:
+                found.setdefault(unit, set()).add(group.level)
+        return {unit: tuple(sorted(levels)) for unit, levels in found.items()}
 
 
 def read_units(catalog: Catalog) -> Units:
