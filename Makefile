@@ -1,5 +1,5 @@
 # Task runner. `make demo` and `make test` build whatever environment is missing first.
-.PHONY: setup system-deps test demo lint format bench clean
+.PHONY: setup system-deps test demo lint format bench bench-duplicates clean
 
 setup:
 	bash scripts/setup.sh
@@ -34,6 +34,10 @@ bench: setup system-deps
 	.venv/bin/python bench/suspects_bench.py
 	.venv/bin/python bench/trap_bench.py
 	.venv/bin/python bench/trap_learn_bench.py
+	.venv/bin/python bench/duplicates_bench.py
+
+bench-duplicates: setup system-deps
+	.venv/bin/python bench/duplicates_bench.py
 
 clean:
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

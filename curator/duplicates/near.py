@@ -158,7 +158,7 @@ def find_near(
     """Group segments of different tracks whose landmarks agree on one offset."""
     threshold = NEAR_MIN_SHARE if threshold is None else threshold
     how = (
-        f"{METHOD}: at least {threshold:.0%} of the smaller segment's spectral landmarks "
+        f"{METHOD}: at least {threshold:.1%} of the smaller segment's spectral landmarks "
         "agree on one time offset"
     )
     every = project.catalog.segment_rows()
