@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from curator.cli.common import console, interruptible, print_json, progress_bar, project_option
+from curator.duplicates.evidence import pair_words
 from curator.duplicates.finding import Finding, find_duplicates, levels_of, stored_findings
 from curator.project import Project
 
@@ -114,19 +115,7 @@ def _print_finding(finding: Finding) -> None:
 
 
 def _evidence_line(evidence: Mapping[str, Any]) -> str:
-    lines = []
-    for pair in evidence.get("pairs", []):
-        a, b = pair.get("tracks") or pair.get("segments")
-        if "bit_error_rate" in pair:
-            lines.append(
-                f"{a} ~ {b}: bit error rate {pair['bit_error_rate']:.3f}, {b} starts "
-                f"{pair['offset_seconds']:+.2f} s into {a}, tempo x{pair['tempo_ratio']:g}"
-            )
-        else:
-            lines.append(
-                f"{a} ~ {b}: similarity {pair['similarity']:.3f}, margin {pair['margin']:.3f}"
-            )
-    return "\n".join(lines)
+    return "\n".join(pair_words(pair) for pair in evidence.get("pairs", []))
 
 
 def _as_json(findings: list[Finding]) -> dict[str, Any]:
