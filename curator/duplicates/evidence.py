@@ -10,8 +10,8 @@ from curator.storage.duplicates import DuplicateGroup
 # What each level means, in words.
 LEVEL_MEANING = {
     "same": "The same recording (a re-encode, a gain change, a trim: the audio fingerprints match)",
-    "near": "The same loop or sample under another beat (many spectral landmarks agree on "
-    "one time offset)",
+    "near": "The same loop or sample under another beat (the embeddings match beyond what "
+    "shared tags explain)",
 }
 # Evidence keys a finder may fill with a sentence of its own, shown as they are.
 SAID_KEYS = ("summary", "why", "reason")
