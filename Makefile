@@ -35,6 +35,7 @@ bench: setup system-deps
 	.venv/bin/python bench/trap_bench.py
 	.venv/bin/python bench/trap_learn_bench.py
 	.venv/bin/python bench/duplicates_bench.py
+	.venv/bin/python bench/explore_bench.py
 
 bench-duplicates: setup system-deps
 	.venv/bin/python bench/duplicates_bench.py
