@@ -24,6 +24,10 @@ _USABLE_EMBEDDINGS = (
 )
 
 
+# Tags, not tempo, key or scale ($values: the value facets).
+_TAGS_ONLY = "NOT list_contains($values, facet)"
+
+
 def usable_embeddings(catalog: Catalog, model: str) -> tuple[list[str], np.ndarray]:
     """Usable segments' ids and cached embeddings of `model`, in id order."""
     with catalog.connect() as con:
@@ -61,11 +65,10 @@ def map_details(catalog: Catalog, value_facets: Sequence[str], top: int) -> dict
     joined by ", ") and `label_source`: "verified" (a person verified a tag on it), "human"
     (a person's labels from a bulk relabel or an import only), "model" or "none". Tempo, key
     and scale (`value_facets`) are not tags."""
-    tags_only = "NOT list_contains($values, facet)"
     sql = f"""
-WITH effective AS ({effective_labels_sql(tags_only)}),
+WITH effective AS ({effective_labels_sql(_TAGS_ONLY)}),
 best AS (SELECT segment_id, facet, tag, max(score) AS score FROM labels
-         WHERE source_kind = 'model' AND {tags_only} GROUP BY ALL),
+         WHERE source_kind = 'model' AND {_TAGS_ONLY} GROUP BY ALL),
 tags AS (SELECT e.segment_id,
                 array_to_string(list(e.tag ORDER BY b.score DESC NULLS FIRST, e.tag)[1:$top], ', ')
                 AS tags
@@ -73,7 +76,7 @@ tags AS (SELECT e.segment_id,
          WHERE e.present GROUP BY e.segment_id),
 sources AS (SELECT segment_id, CASE WHEN bool_or({VERIFIED_LABEL}) THEN 'verified'
                 WHEN bool_or(source_kind = 'human') THEN 'human' ELSE 'model' END AS label_source
-            FROM labels WHERE {tags_only} GROUP BY segment_id)
+            FROM labels WHERE {_TAGS_ONLY} GROUP BY segment_id)
 SELECT s.id, t.path AS source, s.start, coalesce(g.tags, '') AS tags,
        coalesce(w.label_source, 'none') AS label_source
 FROM segments s JOIN tracks t ON t.id = s.track_id
