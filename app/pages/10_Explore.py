@@ -191,8 +191,9 @@ def selected(project: Project, event: Any) -> None:
     segments = list(dict.fromkeys(p["customdata"] for p in (selection or {}).get("points", [])))
     if not segments:
         st.caption(
-            "Drag a box or a lasso around segments to open them as a review queue or to "
-            "relabel them at once; click a point to open its segment."
+            "Drag a box or a lasso around segments (Box or Lasso select in the map's toolbar) "
+            "to open them as a review queue or to relabel them at once; click a point to open "
+            "its segment."
         )
         return
     if selection["box"] or selection["lasso"]:

@@ -38,7 +38,11 @@ SCALE = "Viridis"
 
 
 def segment_map_figure(points: MapPoints, colouring: Colouring, title: str) -> go.Figure:
-    """The map, one trace per legend entry (a trace holds the points of one category)."""
+    """The map, one trace per legend entry (a trace holds the points of one category).
+
+    No drag mode is set: Streamlit then opens the map in pan mode, where a click selects
+    one point, and box or lasso (from the toolbar) select areas.
+    """
     if not len(points):
         return no_data_figure(title, "No segment to draw yet.")
     figure = go.Figure()
@@ -47,7 +51,6 @@ def segment_map_figure(points: MapPoints, colouring: Colouring, title: str) -> g
         figure.add_trace(trace)
     figure.update_layout(
         title=title,
-        dragmode="lasso",
         legend_title_text=colouring.title,
         showlegend=True,
         xaxis={"visible": False},
