@@ -69,15 +69,16 @@ def search_section(project: Project) -> None:
             "Back to the words", key="explore-unlike", on_click=st.session_state.pop, args=(LIKE,)
         )
     st.caption(f"Ranked by {as_text(found.how)}.")
-    show_hits(project, [(hit.segment_id, hit.score) for hit in found.hits])
+    origin = f"segments like {like}" if like else f"search results for {text!r}"
+    show_hits(project, [(hit.segment_id, hit.score) for hit in found.hits], origin)
 
 
-def show_hits(project: Project, hits: Sequence[tuple[str, float]]) -> None:
+def show_hits(project: Project, hits: Sequence[tuple[str, float]], origin: str) -> None:
     if not hits:
         st.info("Nothing found.")
         return
     rows = segment_rows(project, [segment for segment, _ in hits])
-    open_as_queue(project, [segment for segment, _ in hits], "search results", "explore-hits")
+    open_as_queue(project, [segment for segment, _ in hits], origin, "explore-hits")
     for segment, score in hits:
         if segment in rows:
             show_segment(rows[segment], f"score {score:.3f}")
