@@ -1,5 +1,5 @@
 """End to end: the Explore page in a real browser. A curator drags a box on the map; the
-segments inside it must become the review queue, exactly.
+segments inside it must become the review queue, exactly; a click must open its segment.
 
 `curator app` serves the real app and headless Chromium drives it (the server and browser
 fixtures are test_e2e_browser.py's). The box is drawn with the mouse in plotly's box-select
@@ -73,6 +73,13 @@ def left_half(drawn: SegmentMap) -> tuple[set[str], tuple[float, float, float, f
     return inside, (xs.min() - pad, ys.min() - pad, edge, ys.max() + pad)
 
 
+def open_explore(driver: WebDriver, url: str) -> None:
+    """Open the Explore page and wait for the map's points to be drawn."""
+    driver.get(f"{url}/Explore")
+    wait_for_text(driver, "Drag a box or a lasso")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .point"), "points")
+
+
 def drag_box(driver: WebDriver, box: tuple[float, float, float, float]) -> None:
     """Switch the map to box select and drag the box with the mouse, corner to corner."""
     plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
@@ -103,11 +110,7 @@ def test_a_box_on_the_map_becomes_a_review_queue_of_exactly_its_segments(
     inside, box = left_half(drawn)
     assert 0 < len(inside) < len(drawn.segment_ids)
     with serving(project, tmp_path) as url:
-        browser.get(f"{url}/Explore")
-        wait_for_text(browser, "Drag a box or a lasso")
-        wait(
-            browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .point"), "points"
-        )
+        open_explore(browser, url)
         screenshot(browser, SCREENSHOT)
         drag_box(browser, box)
         wait_for_text(browser, f"{len(inside)} segment(s) selected.")
@@ -128,3 +131,21 @@ def test_a_box_on_the_map_becomes_a_review_queue_of_exactly_its_segments(
         page_text = browser.find_element(By.TAG_NAME, "body").text
         assert all(segment in page_text for segment in inside)
         assert not any(s in page_text for s in set(drawn.segment_ids) - inside)
+
+        a_click_opens_its_segment(browser, url, drawn)
+
+
+def a_click_opens_its_segment(driver: WebDriver, url: str, drawn: SegmentMap) -> None:
+    """A click on one point shows that segment below the map, with a link to Review."""
+    open_explore(driver, url)
+    segment = drawn.segment_ids[0]
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
+    ((x, y),) = driver.execute_script(TO_SCREEN, [drawn.coordinates[0].tolist()])
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(round(x), round(y)).click()
+    actions.perform()
+    wait_for_text(driver, "Open in Review")
+    link = driver.find_element(By.XPATH, '//a[contains(@href, "Review?segment=")]')
+    assert link.get_attribute("href").endswith(f"Review?segment={segment}")
+
