@@ -148,4 +148,3 @@ def a_click_opens_its_segment(driver: WebDriver, url: str, drawn: SegmentMap) ->
     wait_for_text(driver, "Open in Review")
     link = driver.find_element(By.XPATH, '//a[contains(@href, "Review?segment=")]')
     assert link.get_attribute("href").endswith(f"Review?segment={segment}")
-
