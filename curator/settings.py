@@ -66,6 +66,12 @@ class TaggingSettings:
       as labels (the seed project kept only estimates above 0.7).
     offline: never contact a model hub; models must be local (also HF_HUB_OFFLINE=1).
     device: "cpu", "cuda", or "auto" (cuda when available).
+    engine: "local" (this process) or "ray" (a pool of Ray actors, docs/ray.md).
+    ray_address: the Ray cluster to join ("auto", "ray://head:10001"); empty starts a local
+      one for the run.
+    ray_actors: actors in the pool (0: as many as the cluster's CPUs or GPUs allow).
+    ray_cpus_per_actor / ray_gpus_per_actor: what each actor reserves (0.5 GPU: two
+      actors share one).
     """
 
     vocabulary_dir: str = "vocabularies"
@@ -75,6 +81,11 @@ class TaggingSettings:
     min_confidence: float = setting(0.7, minimum=0, maximum=1)
     offline: bool = False
     device: str = device_setting("auto")
+    engine: str = setting("local", choices=("local", "ray"))
+    ray_address: str = ""
+    ray_actors: int = setting(0, minimum=0)
+    ray_cpus_per_actor: float = setting(1.0, above=0)
+    ray_gpus_per_actor: float = setting(0.0, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,14 @@ min_confidence = 0.7
 # true: never contact a model hub (also when HF_HUB_OFFLINE=1); "cpu", "cuda" or "auto".
 offline = false
 device = "auto"
+# "local" runs plugins in this process; "ray" spreads segments over a pool of Ray actors
+# (docs/ray.md). ray_address: "auto" or "ray://head:10001" joins a cluster, "" starts one
+# for the run; ray_actors = 0 fits as many as the CPUs (or GPUs) allow; what each reserves.
+engine = "local"
+ray_address = ""
+ray_actors = 0
+ray_cpus_per_actor = 1.0
+ray_gpus_per_actor = 0.0
 
 [rebalance]
 # The most copies of one segment in a selection; the share of its tracks kept for

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from curator.cli.common import console, interruptible, project_option, with_progress
 from curator.project import Project
-from curator.tagging.runs import RunSummary, retag_from_cache, run_plugin
+from curator.tagging.runs import Engine, RunSummary, retag_from_cache, run_plugin
 
 _KEPT = "finished segments are saved; run the same command again to do the rest."
 
@@ -22,6 +22,7 @@ def register(cli: click.Group) -> None:
 
 
 def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = _engine_options(command)
     command = click.option(
         "--limit",
         type=click.IntRange(min=1),
@@ -35,6 +36,57 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return project_option(command)
 
 
+def _engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    ray = "(--engine ray; default: [tagging] ray_"
+    for option in (
+        click.option(
+            "--gpus-per-actor",
+            type=click.FloatRange(min=0),
+            help=f"GPUs each Ray actor reserves, 0.5 to share one {ray}gpus_per_actor).",
+        ),
+        click.option(
+            "--cpus-per-actor",
+            type=click.FloatRange(min=0, min_open=True),
+            help=f"CPUs each Ray actor reserves {ray}cpus_per_actor).",
+        ),
+        click.option(
+            "--num-actors",
+            type=click.IntRange(min=0),
+            help=f"Ray actors, each loading the plugin once; 0 fits the cluster {ray}actors).",
+        ),
+        click.option(
+            "--address",
+            help="Ray cluster to join: auto, ray://HEAD:10001; empty starts a local one "
+            f"for the run {ray}address).",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "ray"]),
+            help="local: this process; ray: a pool of Ray actors, here or on a cluster "
+            "(docs/ray.md). Default: [tagging] engine.",
+        ),
+    ):
+        command = option(command)
+    return command
+
+
+def _engine(project: Project, engine: str | None, **ray_options: Any) -> Engine | None:
+    """The engine the options and `[tagging]` choose; None is the local one.
+
+    Ray is imported only when it is chosen, so the local engine never pays for it.
+    """
+    if (engine or project.settings.tagging.engine) == "local":
+        flags = sorted(f"--{k.replace('_', '-')}" for k, v in ray_options.items() if v is not None)
+        if flags:
+            raise click.UsageError(f"{', '.join(flags)} only apply to --engine ray")
+        return None
+    from curator.tagging.ray_engine import RayEngine, RayOptions
+
+    names = {"num_actors": "actors"}
+    given = {names.get(key, key): value for key, value in ray_options.items()}
+    return RayEngine(project, RayOptions.from_settings(project.settings.tagging, **given))
+
+
 @click.command()
 @click.option("--plugin", "name", required=True, help="The tagger to run (see `curator plugins`).")
 @click.option(
@@ -44,21 +96,31 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_run_options
 def tag(
-    project: Project, name: str, from_cache: bool, batch_size: int | None, limit: int | None
+    project: Project,
+    name: str,
+    from_cache: bool,
+    batch_size: int | None,
+    limit: int | None,
+    engine: str | None,
+    **ray_options: Any,
 ) -> None:
     """Tag the segments this tagger, with these settings and vocabulary, has not tagged yet.
 
     Results are written as Parquet shards in the project's runs/ folder and merged into the
     catalogue as they come, so the app shows them at once and an interrupted run resumes
-    where it stopped. Human labels are never changed.
+    where it stopped. Human labels are never changed. With --engine ray the segments are
+    spread over Ray actors (docs/ray.md); --from-cache reads no audio and runs here.
     """
+    chosen = None if from_cache else _engine(project, engine, **ray_options)
     with interruptible(_KEPT) as interrupted:
         if from_cache:
             summary = retag_from_cache(project, name)
         else:
             summary = with_progress(
                 f"Tagging with {name}",
-                lambda update: run_plugin(project, "tag", name, batch_size, limit, update),
+                lambda update: run_plugin(
+                    project, "tag", name, batch_size, limit, update, engine=chosen
+                ),
             )
     _report(summary, "tagged", interrupted)
 
@@ -72,15 +134,26 @@ def tag(
     help="The analyzer to run (see `curator plugins`).",
 )
 @_run_options
-def analyze(project: Project, name: str, batch_size: int | None, limit: int | None) -> None:
+def analyze(
+    project: Project,
+    name: str,
+    batch_size: int | None,
+    limit: int | None,
+    engine: str | None,
+    **ray_options: Any,
+) -> None:
     """Measure tempo, key, scale (and more) for segments this analyzer has not done yet.
 
-    Values below [tagging] min_confidence are stored but not used as labels.
+    Values below [tagging] min_confidence are stored but not used as labels. With
+    --engine ray the segments are spread over Ray actors (docs/ray.md).
     """
+    chosen = _engine(project, engine, **ray_options)
     with interruptible(_KEPT) as interrupted:
         summary = with_progress(
             f"Analyzing with {name}",
-            lambda update: run_plugin(project, "analyze", name, batch_size, limit, update),
+            lambda update: run_plugin(
+                project, "analyze", name, batch_size, limit, update, engine=chosen
+            ),
         )
     _report(summary, "analyzed", interrupted)
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import queue
+import signal
 import socket
 import threading
 import time
@@ -302,6 +303,25 @@ class ShardWriter:
     def finish_segment(self, segment_id: str, status: str, reason: str | None = None) -> None:
         self.finish_segments([segment_id], status, [reason])
 
+    def take(self) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
+        """The rows added so far, as tables, and their segments; the writer is empty after.
+
+        What a worker of another engine (a Ray actor) sends back to the writing process.
+        """
+        tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
+        segment_ids, self.chunks, self.segment_ids = self.segment_ids, {}, []
+        return tables, segment_ids
+
+    def add_finished(
+        self, tables: Mapping[str, Mapping[str, np.ndarray]], segment_ids: list[str]
+    ) -> None:
+        """Rows another process made for `segment_ids`, their `items` rows included (`take`)."""
+        for name, columns in tables.items():
+            self.add_rows(name, **columns)
+        if not self.segment_ids:
+            self.opened_at = time.monotonic()
+        self.segment_ids += segment_ids
+
     @contextmanager
     def staged(self) -> Iterator[None]:
         """Keep the rows added in the body only if it ends without an exception.
@@ -331,6 +351,10 @@ class ShardWriter:
         While the catalogue is busy the shards wait on disk for the next flush; at the
         `final` one a busy catalogue raises CatalogBusy, and they wait for the next run.
         """
+        with interrupts_deferred():
+            self._flush(final)
+
+    def _flush(self, final: bool) -> None:
         if self.segment_ids:
             tables = {name: _concat(chunks) for name, chunks in self.chunks.items()}
             if self.in_memory:
@@ -367,6 +391,30 @@ class ShardWriter:
             for unfinished in shards.unfinished_shard_folders(self.folder):
                 shards.remove_folder(unfinished)
             shards.remove_if_empty(self.folder)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during the body is raised as KeyboardInterrupt once it ends.
+
+    DuckDB turns an interrupt in the middle of a query into "Query interrupted": a shard
+    half-written, or a good shard's merge failing and the shard set aside. Writing and
+    merging a shard takes a moment; the interrupt waits for it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in handlers:
+        signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _as_array(values: Any) -> np.ndarray:
@@ -435,7 +483,7 @@ def merge_leftover_shards(project: Project) -> list[str]:
 # -- the runs ----------------------------------------------------------------------------------
 
 
-class _RunWork:
+class RunWork:
     """What differs between taggers and analyzers: how a batch's output becomes rows."""
 
     kind = ""
@@ -448,7 +496,7 @@ class _RunWork:
         raise NotImplementedError
 
 
-class _Tagging(_RunWork):
+class _Tagging(RunWork):
     kind = "tag"
 
     def __init__(self, project: Project, plugin: Tagger) -> None:
@@ -522,7 +570,7 @@ def _add_embeddings(
         )
 
 
-class _Analysis(_RunWork):
+class _Analysis(RunWork):
     kind = "analyze"
     # Measurements that become labels when confident enough; the others are only stored.
     LABELLED = VALUE_FACETS
@@ -567,6 +615,14 @@ class _Analysis(_RunWork):
             )
 
 
+# How a run's pending segments are processed: (work, pending, batch size, writer, summary,
+# progress). The local engine decodes ahead in a thread; curator.tagging.ray_engine spreads
+# them over Ray actors. Either way the rows reach the catalogue through `writer`.
+Engine = Callable[
+    [RunWork, list[dict[str, Any]], int, ShardWriter, RunSummary, Progress | None], None
+]
+
+
 def run_plugin(
     project: Project,
     kind: str,
@@ -575,14 +631,25 @@ def run_plugin(
     limit: int | None = None,
     progress: Progress | None = None,
     registry: Registry | None = None,
+    engine: Engine | None = None,
 ) -> RunSummary:
     """Run tagger or analyzer `name` (kind "tag" or "analyze") on every usable segment
-    that no run of it with these settings (and vocabulary) has done yet."""
+    that no run of it with these settings (and vocabulary) has done yet, on `engine`
+    (None: this process)."""
+    work = set_up_work(project, kind, name, registry)
+    return run_work(project, work, batch_size, limit, progress, engine or process_locally)
+
+
+def set_up_work(
+    project: Project, kind: str, name: str, registry: Registry | None = None
+) -> RunWork:
+    """Plugin `name` of `kind` ("tag" or "analyze"), set up for `project`, with how its
+    output becomes rows: what every process running it needs, once."""
     getter, work_class = _RUN_WORK[kind]
     registry = registry or load_registry()
     plugin = getattr(registry, getter)(name)
     plugin.setup(plugin_context(project, name, registry))
-    return _run(project, work_class(project, plugin), batch_size, limit, progress)
+    return work_class(project, plugin)
 
 
 def run_tagger(project: Project, name: str, **options: Any) -> RunSummary:
@@ -595,19 +662,21 @@ def run_analyzer(project: Project, name: str, **options: Any) -> RunSummary:
     return run_plugin(project, "analyze", name, **options)
 
 
-_RUN_WORK: dict[str, tuple[str, type[_RunWork]]] = {
+_RUN_WORK: dict[str, tuple[str, type[RunWork]]] = {
     "tag": ("tagger", _Tagging),
     "analyze": ("analyzer", _Analysis),
 }
 
 
-def _run(
+def run_work(
     project: Project,
-    work: _RunWork,
+    work: RunWork,
     batch_size: int | None,
     limit: int | None,
     progress: Progress | None,
+    engine: Engine,
 ) -> RunSummary:
+    """Start or resume the run of `work`'s plugin and let `engine` process its pending segments."""
     notes = merge_leftover_shards(project)
     record = run_record(project, work.kind, work.plugin)
     record = RunRecord(**{**record.__dict__, "tags": work.tags})
@@ -622,7 +691,7 @@ def _run(
     tagging = project.settings.tagging
     writer = ShardWriter(project, run_id, work.plugin, tagging.shard_size, tagging.shard_seconds)
     size = batch_size or tagging.batch_size
-    _process_all(work, pending, size, writer, summary, progress)
+    engine(work, pending, size, writer, summary, progress)
     return summary
 
 
@@ -658,28 +727,39 @@ def resumable_run(project: Project, record: RunRecord) -> int | None:
     return None
 
 
-def _process_all(
-    work: _RunWork,
+def process_locally(
+    work: RunWork,
     pending: list[dict[str, Any]],
     size: int,
     writer: ShardWriter,
     summary: RunSummary,
     progress: Progress | None,
 ) -> None:
+    """The local engine: this process decodes ahead in a thread and runs the plugin."""
     stop = threading.Event()
-
-    def finish(status: str, error: str | None) -> None:
-        stop.set()
-        writer.flush(final=True)
-        work.project.catalog.set_run_status(writer.run_id, status, error)
-
-    with recording_outcome(summary, finish):
+    with recording_run(work, writer, summary, stop.set):
         for batch in decode_batches(pending, work.plugin, size, stop):
-            _process_batch(work, batch, writer, summary)
+            process_batch(work, batch, writer, summary)
             if writer.due():
                 writer.flush()
             if progress:
                 progress(summary.done + summary.failed, summary.pending)
+
+
+@contextmanager
+def recording_run(
+    work: RunWork, writer: ShardWriter, summary: RunSummary, stop: Callable[[], None]
+) -> Iterator[None]:
+    """Run the body; whatever happens, `stop()` the producers, merge what is finished and
+    record the run's outcome (see `recording_outcome`)."""
+
+    def finish(status: str, error: str | None) -> None:
+        stop()
+        writer.flush(final=True)
+        work.project.catalog.set_run_status(writer.run_id, status, error)
+
+    with recording_outcome(summary, finish):
+        yield
 
 
 @contextmanager
@@ -705,7 +785,9 @@ def recording_outcome(summary: Any, finish: Callable[[str, str | None], None]) -
             _ACTIVE_RUNS.discard(summary.run_id)
 
 
-def _process_batch(work: _RunWork, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
+def process_batch(work: RunWork, batch: Batch, writer: ShardWriter, summary: RunSummary) -> None:
+    """Add a decoded batch's rows to `writer`; a segment the plugin fails on (found by
+    retrying the batch a segment at a time) is recorded as failed, the others go on."""
     for segment_id, reason in batch.failures:
         _fail(segment_id, reason, writer, summary)
     if not batch.audio:
@@ -720,7 +802,7 @@ def _process_batch(work: _RunWork, batch: Batch, writer: ShardWriter, summary: R
             return
         # Find the segment(s) at fault instead of failing the whole batch.
         for one in batch.audio:
-            _process_batch(work, Batch([one], []), writer, summary)
+            process_batch(work, Batch([one], []), writer, summary)
 
 
 def _fail(segment_id: str, reason: str, writer: ShardWriter, summary: RunSummary) -> None:
