@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
+    "PRECISIONS",
     "Analyzer",
     "CatalogueAccess",
     "Embedder",
@@ -46,9 +47,12 @@ __all__ = [
     "TagResult",
     "Tagger",
     "Vocabulary",
+    "autocast",
+    "check_precision",
     "decode_window",
     "device_setting",
     "load_learned_model",
+    "precision_setting",
     "prompt_problems",
     "reject_unknown_keys",
     "resolve_device",
@@ -312,3 +316,39 @@ def resolve_device(device: str) -> str:
     if device in ("", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+# A model's forward pass in fp32, or under autocast to bfloat16 / float16 (GPU only).
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def precision_setting(default: str = "fp32") -> Any:
+    """A `precision` field of a plugin's settings: "fp32", "bf16" or "fp16" (GPU only)."""
+    return setting(default, choices=PRECISIONS)
+
+
+def check_precision(precision: str, device: str, table: str) -> None:
+    """Raise SettingsError naming `table` when `precision` cannot run on `device`.
+
+    float16 autocast is for GPUs; on a CPU bfloat16 is the fast one (and keeps fp32's range).
+    """
+    from curator.errors import SettingsError
+
+    if precision == "fp16" and not str(device).startswith("cuda"):
+        raise SettingsError(
+            f'{table} precision = "fp16" runs on a GPU only, and this run\'s device is '
+            f'{device}: use "bf16" (fast on recent CPUs) or "fp32"'
+        )
+
+
+def autocast(precision: str, device: str) -> AbstractContextManager[Any]:
+    """What a forward pass runs under: torch.autocast to `precision` on `device`'s kind
+    ("cpu", "cuda"), or nothing for fp32. Call `check_precision` at setup first."""
+    import contextlib
+
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from curator.api import resolve_device
+from curator.api import autocast, resolve_device
 from curator.errors import CuratorError
 
 from .settings import ClapSettings
@@ -42,6 +42,7 @@ class ClapBackend:
     model: Any
     processor: Any
     device: torch.device
+    precision: str = "fp32"  # of the audio tower's forward pass (curator.api.PRECISIONS)
 
     @property
     def sampling_rate(self) -> int:
@@ -67,7 +68,7 @@ class ClapBackend:
         # The extractor flags a random clip as "longer" when none is, which changes a fused
         # model's output for that clip alone; every window here is exactly one window long.
         is_longer = torch.zeros((len(windows), 1), dtype=torch.bool)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, str(self.device)):
             out = self.model.get_audio_features(
                 input_features=inputs.to(self.device), is_longer=is_longer.to(self.device)
             )
@@ -106,7 +107,7 @@ def load_backend(settings: ClapSettings, offline: bool, device: str) -> ClapBack
     model, processor = _from_pretrained(source, local_only, settings.model)
     check_tokenizer(processor.tokenizer, settings.model, model.config)
     target = torch.device(resolve_device(device))
-    return ClapBackend(model.to(target).eval(), processor, target)
+    return ClapBackend(model.to(target).eval(), processor, target, settings.precision)
 
 
 def model_source(model: str, offline: bool) -> tuple[str, bool]:

@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from curator.api import Embedder, PluginContext, SegmentAudio, Tagger, TagResult, Vocabulary
+from curator.api import (
+    Embedder,
+    PluginContext,
+    SegmentAudio,
+    Tagger,
+    TagResult,
+    Vocabulary,
+    check_precision,
+    resolve_device,
+)
 from curator.errors import CuratorError, SettingsError
 
 from .model import ClapBackend, hub_offline, load_backend
@@ -21,9 +30,9 @@ from .windows import cut_windows, pool
 
 def _setup_backend(context: PluginContext) -> tuple[ClapSettings, ClapBackend]:
     settings = in_project(ClapSettings.from_mapping(context.settings), context.project_root)
-    backend = load_backend(
-        settings, hub_offline(context.offline), settings.device or context.device
-    )
+    device = resolve_device(settings.device or context.device)
+    check_precision(settings.precision, device, "[plugins.clap]")  # before a slow model load
+    backend = load_backend(settings, hub_offline(context.offline), device)
     if settings.window_seconds > backend.max_window_seconds:
         raise SettingsError(
             f"[plugins.clap] window_seconds = {settings.window_seconds} is longer than the "

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from curator.api import autocast
 from curator.errors import CuratorError
 
 from .features import LogMel, MelSettings
@@ -77,20 +78,21 @@ class TrapWeights:
 
 
 def segment_outputs(
-    net: TrapNet, windows: np.ndarray, batch: int, device: str
+    net: TrapNet, windows: np.ndarray, batch: int, device: str, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
     """A segment's windows (count, samples) -> (mean pooled embedding, max probability per tag).
 
     A tag is as present in a segment as in its most telling window: an 808 that enters
-    halfway is still in the segment.
+    halfway is still in the segment. `precision` is the forward pass's (curator.api.PRECISIONS);
+    what comes out is float32 either way.
     """
     pooled_parts, probability_parts = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, device):
         for start in range(0, len(windows), batch):
             chunk = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch]))
             pooled = net.embed(chunk.to(device))
-            pooled_parts.append(pooled.cpu())
-            probability_parts.append(torch.sigmoid(net.head(pooled)).cpu())
+            pooled_parts.append(pooled.float().cpu())
+            probability_parts.append(torch.sigmoid(net.head(pooled).float()).cpu())
     pooled_all, probabilities = torch.cat(pooled_parts), torch.cat(probability_parts)
     return pooled_all.mean(0).numpy(), probabilities.amax(0).numpy()
 

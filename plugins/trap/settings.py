@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curator.api import device_setting, setting, settings_from_table
+from curator.api import device_setting, precision_setting, setting, settings_from_table
 from curator.errors import SettingsError
 
 TABLE = "[plugins.trap]"
@@ -25,6 +25,7 @@ class TrapSettings:
       its own yes/no, and a beat has many instruments at once).
     batch_windows: windows of audio per forward pass.
     device: "cpu", "cuda", "cuda:1", ...; empty means the run's device.
+    precision: the network's forward pass: "fp32", "bf16" (autocast) or "fp16" (GPU only).
     """
 
     weights: str = ""
@@ -32,6 +33,7 @@ class TrapSettings:
     top_k: int = setting(0, minimum=0)
     batch_windows: int = setting(32, minimum=1)
     device: str = device_setting("", empty=True)
+    precision: str = precision_setting()
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrapSettings:

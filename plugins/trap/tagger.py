@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from curator.api import PluginContext, SegmentAudio, Tagger, TagResult, resolve_device
+from curator.api import (
+    PluginContext,
+    SegmentAudio,
+    Tagger,
+    TagResult,
+    check_precision,
+    resolve_device,
+)
 from curator.errors import CuratorError
 
 from .features import cut_windows, mono
@@ -39,6 +46,7 @@ class TrapTagger(Tagger):
         self.settings = TrapSettings.from_mapping(context.settings)
         path = self.settings.weights_path(context.project_root) or shipped_weights()
         self.device = resolve_device(self.settings.device or context.device)
+        check_precision(self.settings.precision, self.device, "[plugins.trap]")
         self.weights: TrapWeights = load_weights(path, self.device)
         if self.weights.mel.sample_rate != self.sample_rate:
             self.sample_rate = self.weights.mel.sample_rate
@@ -98,7 +106,11 @@ class TrapTagger(Tagger):
             )
         windows = cut_windows(mono(segment.audio), self.window_samples())
         pooled, probabilities = segment_outputs(
-            self.weights.net, windows, self.settings.batch_windows, self.device
+            self.weights.net,
+            windows,
+            self.settings.batch_windows,
+            self.device,
+            self.settings.precision,
         )
         return np.concatenate([pooled, probabilities])
 
@@ -119,9 +131,12 @@ class TrapTagger(Tagger):
         return self.settings.top_k or len(self.weights.tags)
 
     def settings_for_run(self) -> dict[str, Any]:
-        """The weights and thresholds in use: what decides this tagger's labels."""
-        return {
+        """The weights, thresholds and (when not fp32) precision: what decides its labels."""
+        settings = {
             "weights": self.weights.path.name if self.weights.path else "",
             "thresholds": {t: self.label_threshold(FACET, t) for t in self.known_tags()},
             "top_k": self.label_top_k(FACET),
         }
+        if self.settings.precision != "fp32":  # runs made before precision existed stay done
+            settings["precision"] = self.settings.precision
+        return settings
