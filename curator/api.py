@@ -264,11 +264,14 @@ class Embedder(Plugin):  # a plugin provides embed_text, embed_audio or both
     """A text or audio encoder others can reuse (the tag map embeds tag phrases with it).
 
     Class attributes: `name`, `version`, `modalities` ("text", "audio" or both),
-    `sample_rate` for audio.
+    `sample_rate` for audio, and `embedding_model`: once set up, the cached audio
+    embeddings (a tagger's `embedding_model`) whose space its text rows share, so that
+    `curator search` can compare words with them; None when it shares none.
     """
 
     modalities: tuple[str, ...] = ("text",)
     sample_rate: int = 48000
+    embedding_model: str | None = None
 
     def embed_text(self, phrases: Sequence[str]) -> np.ndarray:
         """One L2-normalised row per phrase."""

@@ -30,6 +30,11 @@ class Project:
         return self.root / "runs"
 
     @property
+    def search_dir(self) -> Path:
+        """Search indexes, one folder per embedding model (rebuilt from the catalogue)."""
+        return self.root / "search"
+
+    @property
     def vocabulary_dir(self) -> Path:
         return self.root / self.settings.tagging.vocabulary_dir
 

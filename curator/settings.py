@@ -177,6 +177,19 @@ class RebalanceSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """How `curator search` and `curator similar` search cached embeddings.
+
+    index: "exact" (numpy, every segment scored), "approximate" (faiss 8-bit codes scanned,
+      the best candidates re-scored exactly) or "auto" (approximate from `approximate_from`
+      segments with embeddings of the model); docs/search.md gives the measured figures.
+    """
+
+    index: str = setting("auto", choices=("auto", "exact", "approximate"))
+    approximate_from: int = setting(200_000, minimum=1)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in `curator.toml`; each table is optional.
 
@@ -187,6 +200,7 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     tagging: TaggingSettings = field(default_factory=TaggingSettings)
     rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     app: AppSettings = field(default_factory=AppSettings)
@@ -349,6 +363,12 @@ ray_gpus_per_actor = 0.0
 max_repeats = 4
 validation = 0.1
 repeat_factor_threshold = 0.1
+
+[search]
+# "exact" scores every segment (numpy), "approximate" scans 8-bit codes (faiss) and re-scores
+# the best exactly; "auto" is approximate from this many segments (docs/search.md).
+index = "auto"
+approximate_from = 200000
 
 # Each plugin reads its own table; see `curator plugins` and docs/plugins.md.
 # [plugins.clap]

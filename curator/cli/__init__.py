@@ -47,6 +47,7 @@ def _register() -> None:
         project,
         prompts,
         rebalance,
+        search,
         suspects,
         tag,
         trap,
@@ -56,6 +57,7 @@ def _register() -> None:
         module.register(cli)
     for module in (rebalance, prompts, export, jobs, suspects, trap, duplicates):
         module.register(cli)
+    search.register(cli)
 
 
 _register()

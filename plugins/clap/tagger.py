@@ -204,6 +204,9 @@ class ClapTextEmbedder(Embedder):
     def setup(self, context: PluginContext) -> None:
         self.context = context
         self.settings, self.backend = _setup_backend(context)
+        # The tagger's audio embeddings made with these settings: `curator search` compares
+        # words with them.
+        self.embedding_model = embedding_model_name(self.settings)
 
     def embed_text(self, phrases: Sequence[str]) -> np.ndarray:
         """One L2-normalised float32 row per phrase, put into the phrase template."""
