@@ -34,6 +34,7 @@ bench: setup system-deps
 	.venv/bin/python bench/suspects_bench.py
 	.venv/bin/python bench/trap_bench.py
 	.venv/bin/python bench/trap_learn_bench.py
+	.venv/bin/python bench/search_bench.py
 	.venv/bin/python bench/ray_bench.py
 	.venv/bin/python bench/duplicates_bench.py
 	.venv/bin/python bench/explore_bench.py
