@@ -326,10 +326,17 @@ def test_evidence_in_words_names_the_pairs_of_the_segment_first() -> None:
     assert "t1 ~ t2: bit error rate 0.081 over 40 s, t2 starts +1.50 s into t1" in (
         evidence_words(same)
     )
-    near = group("near", "x", "y", pairs=[{"segments": ["x", "y"], "similarity": 0.9123}])
-    assert evidence_words(near).endswith("tags explain): x ~ y: similarity 0.912.")
+    loop = {"segments": ["x", "y"], "shared_landmarks": 57, "share": 0.0312, "offset_seconds": 0.4}
+    near = group("near", "x", "y", pairs=[loop])
+    assert evidence_words(near) == (
+        "The same loop or sample under another beat (many spectral landmarks agree on one time "
+        "offset): x ~ y: 57 landmarks agree (3.1% of the smaller segment's), y starts +0.40 s "
+        "into x."
+    )
+    similar = group("near", "x", "y", pairs=[{"segments": ["x", "y"], "similarity": 0.9123}])
+    assert evidence_words(similar).endswith("time offset): x ~ y: similarity 0.912.")
     figures = group("near", "x", "y", similarity=0.912345, candidates=[[1], [2]])
-    assert evidence_words(figures).endswith("tags explain): 2 candidates, similarity 0.912.")
+    assert evidence_words(figures).endswith("time offset): 2 candidates, similarity 0.912.")
 
 
 def test_review_page_shows_duplicates_and_keeps_one_then_undoes(

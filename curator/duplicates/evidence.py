@@ -10,8 +10,8 @@ from curator.storage.duplicates import DuplicateGroup
 # What each level means, in words.
 LEVEL_MEANING = {
     "same": "The same recording (a re-encode, a gain change, a trim: the audio fingerprints match)",
-    "near": "The same loop or sample under another beat (the embeddings match beyond what "
-    "shared tags explain)",
+    "near": "The same loop or sample under another beat (many spectral landmarks agree on "
+    "one time offset)",
 }
 # Evidence keys a finder may fill with a sentence of its own, shown as they are.
 SAID_KEYS = ("summary", "why", "reason")
@@ -20,7 +20,8 @@ PAIRS_SHOWN = 3
 
 def pair_words(pair: Mapping[str, Any]) -> str:
     """One matched pair as a curator reads it: which two, and the figures that matched them
-    (a fingerprint alignment, or an embedding similarity); other figures by name."""
+    (a fingerprint alignment, shared landmarks, or an embedding similarity); other figures
+    by name."""
     a, b = pair.get("tracks") or pair.get("segments") or ("?", "?")
     if "bit_error_rate" in pair:
         return (
@@ -28,6 +29,12 @@ def pair_words(pair: Mapping[str, Any]) -> str:
             + _overlap(pair)
             + f", {b} starts {pair.get('offset_seconds', 0.0):+.2f} s into {a}, "
             f"tempo x{pair.get('tempo_ratio', 1.0):g}"
+        )
+    if "shared_landmarks" in pair:
+        return (
+            f"{a} ~ {b}: {pair['shared_landmarks']} landmarks agree"
+            + (f" ({pair['share']:.1%} of the smaller segment's)" if "share" in pair else "")
+            + f", {b} starts {pair.get('offset_seconds', 0.0):+.2f} s into {a}"
         )
     if "similarity" in pair:
         margin = f", margin {pair['margin']:.3f}" if "margin" in pair else ""
