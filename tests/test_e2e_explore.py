@@ -1,5 +1,5 @@
 """End to end: the Explore page in a real browser. A curator drags a box on the map; the
-segments inside it must become the review queue, exactly; a click must open its segment.
+segments inside it must become the review queue, exactly; the search box must answer.
 
 `curator app` serves the real app and headless Chromium drives it (the server and browser
 fixtures are test_e2e_browser.py's). The box is drawn with the mouse in plotly's box-select
@@ -18,6 +18,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from test_e2e_browser import (  # noqa: F401 (fixtures)
     ROOT,
@@ -133,6 +134,7 @@ def test_a_box_on_the_map_becomes_a_review_queue_of_exactly_its_segments(
         assert not any(s in page_text for s in set(drawn.segment_ids) - inside)
 
         a_click_opens_its_segment(browser, url, drawn)
+        search_finds_segments(browser, url)
 
 
 def a_click_opens_its_segment(driver: WebDriver, url: str, drawn: SegmentMap) -> None:
@@ -148,3 +150,15 @@ def a_click_opens_its_segment(driver: WebDriver, url: str, drawn: SegmentMap) ->
     wait_for_text(driver, "Open in Review")
     link = driver.find_element(By.XPATH, '//a[contains(@href, "Review?segment=")]')
     assert link.get_attribute("href").endswith(f"Review?segment={segment}")
+
+
+def search_finds_segments(driver: WebDriver, url: str) -> None:
+    """The search box ranks segments by words; each result plays and opens."""
+    open_explore(driver, url)
+    box = driver.find_element(By.CSS_SELECTOR, ".st-key-explore-search input")
+    box.send_keys("hi-hat", Keys.ENTER)
+    wait_for_text(driver, "Ranked by")
+    players = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAudio"]')
+    likes = driver.find_elements(By.XPATH, '//button[normalize-space(.)="More like this"]')
+    opens = driver.find_elements(By.XPATH, '//a[contains(@href, "Review?segment=")]')
+    assert players and len(players) == len(likes) == len(opens)

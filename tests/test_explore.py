@@ -33,6 +33,7 @@ from curator.explore.points import (
     map_points,
 )
 from curator.project import Project, init_project
+from curator.search import search_text, similar_to
 from curator.storage import HumanLabel
 from curator.storage.duplicates import DuplicateGroup, replace_duplicate_groups
 from curator.storage.suspects import SuspectRow, save_suspects
@@ -322,6 +323,30 @@ def test_the_explore_page_says_what_the_map_needs(
     page = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not page.exception, page.exception
     assert any("No cached embeddings yet" in i.value for i in page.info)
+
+
+def test_the_search_box_lists_playable_results_and_more_like_them(
+    small: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
+    monkeypatch.setenv("CURATOR_USER", "ana")
+    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    page.text_input(key="explore-search").input("hi-hat").run()
+    assert not page.exception, page.exception
+    expected = search_text(small, "hi-hat", limit=10)
+    assert expected.hits
+    assert any(c.value.startswith("Ranked by") for c in page.caption)
+    likes = [b for b in page.button if b.label == "More like this"]
+    assert [b.key for b in likes] == [f"like-{hit.segment_id}" for hit in expected.hits]
+    assert len(page.get("audio")) == len(expected.hits)
+
+    first = expected.hits[0].segment_id
+    likes[0].click().run()
+    assert not page.exception, page.exception
+    alike = similar_to(small, first, limit=10)
+    shown = [b.key for b in page.button if b.label == "More like this"]
+    assert shown == [f"like-{hit.segment_id}" for hit in alike.hits]
+    assert any(f"More like {first}" in m.value for m in page.markdown)
 
 
 @pytest.mark.parametrize("name", ["1_Review.py", "4_Bulk_relabel.py"])
