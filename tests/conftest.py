@@ -15,8 +15,22 @@ from click.testing import CliRunner, Result
 
 from curator.cli import cli
 from curator.project import Project, init_project
+from curator.testing.tiny_clap import build_tiny_clap
+from curator.vocabulary import Vocabulary, default_vocabulary_dir, load_vocabulary
 
 SR = 44100
+
+
+@pytest.fixture(scope="module")
+def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CLAP (random weights, a tokenizer of a few words) in a model folder, per module."""
+    return build_tiny_clap(tmp_path_factory.mktemp("models") / "tiny-clap")
+
+
+@pytest.fixture(scope="module")
+def vocabulary() -> Vocabulary:
+    """The default vocabulary a new project starts with."""
+    return load_vocabulary(default_vocabulary_dir())
 
 
 @pytest.fixture

@@ -20,19 +20,9 @@ from curator.plugins.clap.model import ClapBackend, hub_offline, load_backend
 from curator.plugins.clap.windows import cut_windows, window_starts
 from curator.project import Project
 from curator.testing.tiny_clap import build_tiny_clap
-from curator.vocabulary import Vocabulary, default_vocabulary_dir, load_vocabulary
+from curator.vocabulary import Vocabulary
 
 SR = 48000
-
-
-@pytest.fixture(scope="module")
-def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("models") / "tiny-clap")
-
-
-@pytest.fixture(scope="module")
-def vocabulary() -> Vocabulary:
-    return load_vocabulary(default_vocabulary_dir())
 
 
 @pytest.fixture

@@ -278,12 +278,17 @@ def test_an_empty_queue_is_refused(small: Project) -> None:
 # -- the pages ----------------------------------------------------------------------------------
 
 
+def open_page(path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """An app page on `project`, signed in as ana, not yet run."""
+    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
+    monkeypatch.setenv("CURATOR_USER", "ana")
+    return AppTest.from_file(str(path), default_timeout=60)
+
+
 def test_the_explore_page_draws_the_map_in_every_colouring(
     small: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    page = open_page(PAGE, small, monkeypatch).run()
     assert not page.exception, page.exception
     assert [c.key for c in page.get("plotly_chart")] == ["explore-map"]
     for colour in ("tag", "label source", "suspicion", "duplicate group"):
@@ -303,9 +308,7 @@ def drawn_traces(page: AppTest) -> dict[str, list[str]]:
 def test_the_map_follows_a_label_change_on_the_next_run(
     small: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    page = open_page(PAGE, small, monkeypatch).run()
     before = drawn_traces(page)
     assert sorted(before["models only"]) == sorted(small.catalog.embeddings(MODEL)[0])
     segment = before["models only"][0]
@@ -318,9 +321,7 @@ def test_the_map_follows_a_label_change_on_the_next_run(
 def test_the_explore_page_says_what_the_map_needs(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CURATOR_PROJECT", str(project.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    page = open_page(PAGE, project, monkeypatch).run()
     assert not page.exception, page.exception
     assert any("No cached embeddings yet" in i.value for i in page.info)
 
@@ -328,9 +329,7 @@ def test_the_explore_page_says_what_the_map_needs(
 def test_the_search_box_lists_playable_results_and_more_like_them(
     small: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
-    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    page = open_page(PAGE, small, monkeypatch).run()
     page.text_input(key="explore-search").input("hi-hat").run()
     assert not page.exception, page.exception
     expected = search_text(small, "hi-hat", limit=10)
@@ -353,11 +352,9 @@ def test_the_search_box_lists_playable_results_and_more_like_them(
 def test_review_and_bulk_relabel_open_a_saved_queue_from_the_url(
     small: Project, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setenv("CURATOR_PROJECT", str(small.root))
-    monkeypatch.setenv("CURATOR_USER", "ana")
     ids = [r["id"] for r in small.catalog.segment_rows()]
     queue = save_queue(small, ids[:2], "a selection on the Explore map", "ana")
-    page = AppTest.from_file(str(PAGE.with_name(name)), default_timeout=60)
+    page = open_page(PAGE.with_name(name), small, monkeypatch)
     page.query_params["queue"] = queue.queue_id
     if name == "1_Review.py":
         page.session_state["review-view"] = "List"

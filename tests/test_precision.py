@@ -15,18 +15,7 @@ from curator.plugins.trap.corpus.build import sources
 from curator.plugins.trap.corpus.clip import render_clip
 from curator.plugins.trap.tagger import TrapTagger
 from curator.tagging.runs import model_labels
-from curator.testing.tiny_clap import build_tiny_clap
-from curator.vocabulary import Vocabulary, default_vocabulary_dir, load_vocabulary
-
-
-@pytest.fixture(scope="module")
-def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("models") / "tiny-clap")
-
-
-@pytest.fixture(scope="module")
-def vocabulary() -> Vocabulary:
-    return load_vocabulary(default_vocabulary_dir())
+from curator.vocabulary import Vocabulary
 
 
 @pytest.fixture(scope="module")
