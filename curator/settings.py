@@ -72,6 +72,8 @@ class TaggingSettings:
     ray_actors: actors in the pool (0: as many as the cluster's CPUs or GPUs allow).
     ray_cpus_per_actor / ray_gpus_per_actor: what each actor reserves (0.5 GPU: two
       actors share one).
+    decode_workers: threads decoding audio ahead of the model in each process (0: auto,
+      half the cores locally, an actor's reserved CPUs on Ray; a GPU needs several).
     """
 
     vocabulary_dir: str = "vocabularies"
@@ -86,6 +88,7 @@ class TaggingSettings:
     ray_actors: int = setting(0, minimum=0)
     ray_cpus_per_actor: float = setting(1.0, above=0)
     ray_gpus_per_actor: float = setting(0.0, minimum=0)
+    decode_workers: int = setting(0, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,9 @@ ray_address = ""
 ray_actors = 0
 ray_cpus_per_actor = 1.0
 ray_gpus_per_actor = 0.0
+# Threads decoding audio ahead of the model in each process; 0: half the cores locally, an
+# actor's CPUs on Ray (a GPU eats windows faster than one thread decodes them).
+decode_workers = 0
 
 [rebalance]
 # The most copies of one segment in a selection; the share of its tracks kept for

@@ -17,7 +17,13 @@ from curator.project import Project, init_project, open_project
 from curator.status import project_status
 from curator.storage import HumanLabel
 from curator.tagging import shards
-from curator.tagging.runs import retag_from_cache, run_analyzer, run_tagger
+from curator.tagging.runs import (
+    decode_batches,
+    decode_threads,
+    retag_from_cache,
+    run_analyzer,
+    run_tagger,
+)
 from curator.testing import registry_of
 
 
@@ -211,3 +217,33 @@ def test_killed_tag_process_resumes_without_duplicates(tmp_path: Path, loud_and_
     assert len(items) == len(set(items)) == 48
     assert [run["status"] for run in project.catalog.runs()] == ["finished"]
     assert not project.runs_dir.exists() or list(project.runs_dir.iterdir()) == []
+
+
+def test_several_decode_threads_hand_over_the_same_batches_in_order(
+    tmp_path: Path, loud_and_quiet: Path
+) -> None:
+    import shutil
+    import threading
+
+    copy = tmp_path / "copy"
+    shutil.copytree(loud_and_quiet, copy)
+    project = init_project(tmp_path / "project")
+    ingest(project, [copy])
+    (copy / "track3.wav").write_bytes(b"")  # its segments fail, in their batch, as before
+    rows, tagger = project.catalog.segment_rows(), HatTagger()
+
+    def batches(threads: int) -> list[tuple[list[str], list[str], float]]:
+        return [
+            (
+                [a.segment_id for a in batch.audio],
+                [segment_id for segment_id, _ in batch.failures],
+                float(sum(np.abs(a.audio).sum() for a in batch.audio)),
+            )
+            for batch in decode_batches(rows, tagger, 3, threading.Event(), threads)
+        ]
+
+    one = batches(1)
+    assert [len(ids) + len(failed) for ids, failed, _ in one] == [3, 3, 3, 3]
+    assert sum(len(failed) for _, failed, _ in one) == 2
+    assert batches(4) == one
+    assert (decode_threads(0, cpus=4.0), decode_threads(3), decode_threads(0, cpus=64)) == (4, 3, 8)

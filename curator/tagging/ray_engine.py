@@ -38,6 +38,7 @@ from curator.tagging.runs import (
     RunWork,
     ShardWriter,
     decode_batches,
+    decode_threads,
     host_id,
     process_batch,
     recording_run,
@@ -105,6 +106,7 @@ class WorkerJob:
     run_id: int
     settings_hash: str
     batch_size: int
+    decode_threads: int
     registry: Callable[[], Registry] = load_registry
 
 
@@ -130,7 +132,7 @@ class SegmentWorker:
         summary = RunSummary(self.job.run_id, self.job.name)
         rows = segment_rows(batch)
         for decoded in decode_batches(
-            rows, self.work.plugin, self.job.batch_size, threading.Event()
+            rows, self.work.plugin, self.job.batch_size, threading.Event(), self.job.decode_threads
         ):
             process_batch(self.work, decoded, writer, summary)
         tables, segment_ids = writer.take()
@@ -176,6 +178,9 @@ class RayEngine:
             writer.run_id,
             record.settings_hash,
             size,
+            decode_threads(
+                self.project.settings.tagging.decode_workers, self.options.cpus_per_actor
+            ),
             self.registry,
         )
         seen: set[str] = set()

@@ -19,7 +19,9 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -163,12 +165,18 @@ class Batch:
 
 
 def decode_batches(
-    segments: list[dict[str, Any]], plugin: Plugin, size: int, stop: threading.Event
+    segments: list[dict[str, Any]],
+    plugin: Plugin,
+    size: int,
+    stop: threading.Event,
+    workers: int = 1,
 ) -> Iterator[Batch]:
-    """Batches of decoded segments; a background thread decodes while the model runs."""
-    ready: queue.Queue[Batch | None] = queue.Queue(maxsize=3)
+    """Batches of decoded segments, in order; `workers` background threads decode ahead
+    while the model runs (soundfile and soxr release the GIL, so threads do decode in
+    parallel)."""
+    ready: queue.Queue[Batch | None] = queue.Queue(maxsize=max(3, workers))
     worker = threading.Thread(
-        target=_decode_into, daemon=True, args=(segments, plugin, size, ready, stop)
+        target=_decode_into, daemon=True, args=(segments, plugin, size, workers, ready, stop)
     )
     worker.start()
     while (batch := ready.get()) is not None:
@@ -176,18 +184,39 @@ def decode_batches(
     worker.join()
 
 
+def decode_threads(setting: int, cpus: float | None = None) -> int:
+    """Threads decoding audio for one process: `setting`, or when it is 0 (auto) the CPUs a
+    Ray actor reserves (`cpus`), else half this machine's cores (the model has the rest),
+    1 to 8. One is enough for a model on a CPU; a GPU eats windows faster than one thread
+    decodes them (docs/ray.md)."""
+    if setting:
+        return setting
+    available = cpus if cpus is not None else (os.cpu_count() or 2) / 2
+    return max(1, min(8, int(available)))
+
+
 def _decode_into(
     segments: list[dict[str, Any]],
     plugin: Plugin,
     size: int,
+    workers: int,
     ready: queue.Queue[Batch | None],
     stop: threading.Event,
 ) -> None:
     try:
-        for start in range(0, len(segments), size):
-            if stop.is_set():
-                break
-            ready.put(_decode_batch(segments[start : start + size], plugin))
+        with ThreadPoolExecutor(workers, thread_name_prefix="curator-decode") as pool:
+            # At most `workers` batches decoding at once, handed over in the segments' order.
+            decoding: deque[Future[Batch]] = deque()
+            for start in range(0, len(segments), size):
+                if stop.is_set():
+                    break
+                decoding.append(pool.submit(_decode_batch, segments[start : start + size], plugin))
+                if len(decoding) >= workers:
+                    ready.put(decoding.popleft().result())
+            while decoding and not stop.is_set():
+                ready.put(decoding.popleft().result())
+            for future in decoding:
+                future.cancel()
     finally:
         ready.put(None)
 
@@ -737,8 +766,9 @@ def process_locally(
 ) -> None:
     """The local engine: this process decodes ahead in a thread and runs the plugin."""
     stop = threading.Event()
+    threads = decode_threads(work.project.settings.tagging.decode_workers)
     with recording_run(work, writer, summary, stop.set):
-        for batch in decode_batches(pending, work.plugin, size, stop):
+        for batch in decode_batches(pending, work.plugin, size, stop, threads):
             process_batch(work, batch, writer, summary)
             if writer.due():
                 writer.flush()
