@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from curator.catalogue.ingest import ingest
-from curator.catalogue.metadata import import_metadata, segment_metadata
+from curator.catalogue.metadata import (
+    TAG_FACETS,
+    import_metadata,
+    segment_metadata,
+    write_metadata,
+)
+from curator.curation.review import save_segment
+from curator.music import VALUE_FACETS
 from curator.project import Project, init_project
 from curator.storage import HumanLabel
 
@@ -95,3 +104,86 @@ def test_a_human_label_wins_over_an_imported_model_label(labelled, tmp_path: Pat
     (tmp_path / "m.json").write_text(json.dumps({second: {"instruments_tags": ["snare"]}}))
     import_metadata(project, tmp_path / "m.json", "other-tool", human=False)
     assert segment_metadata(project)[second]["instruments_tags"] == ["808"]
+
+
+# -- built in DuckDB, streamed out --------------------------------------------------------------
+
+
+def full_rebuild(project: Project, include_unusable: bool = False) -> dict[str, dict[str, Any]]:
+    """The records as the effective labels state them, grouped here in Python, label by label
+    (how segment_metadata was built before it moved into one DuckDB query)."""
+    records: dict[str, dict[str, Any]] = {}
+    for row in project.catalog.segment_rows(include_unusable):
+        record = {"source": row["source"], "start": row["start"], "duration": row["duration"]}
+        record |= {f"{facet}_tags": [] for facet in TAG_FACETS} | dict.fromkeys(VALUE_FACETS)
+        records[row["id"]] = record
+    for segment_id, facet, tag, present, value, _ in project.catalog.effective_labels():
+        if segment_id in records and present and facet in TAG_FACETS:
+            records[segment_id][f"{facet}_tags"].append(tag)
+        elif segment_id in records and present and facet in VALUE_FACETS:
+            records[segment_id][facet] = float(value) if facet == "tempo" else value
+    return records
+
+
+def assert_same_records(project: Project) -> None:
+    for include_unusable in (False, True):
+        built = segment_metadata(project, include_unusable)
+        expected = full_rebuild(project, include_unusable)
+        assert built == expected
+        assert [list(r) for r in built.values()] == [list(r) for r in expected.values()]
+
+
+def test_metadata_is_the_full_rebuild_before_and_after_labels_change(labelled) -> None:
+    project, _ = labelled
+    ids = [r["id"] for r in project.catalog.segment_rows()]
+    model = [HumanLabel(i, "instruments", "snare") for i in ids] + [
+        HumanLabel(ids[0], "tempo", "tempo", value="140"),
+        HumanLabel(ids[2], "key", "key", value="C#"),
+        HumanLabel(ids[2], "moods", "dark"),
+    ]
+    project.catalog.import_model_labels(model, ids, "tagger", {})
+    assert_same_records(project)
+    record = segment_metadata(project)[ids[0]]
+    assert record["tempo"] == 109.0 and "snare" in record["instruments_tags"]
+    save_segment(project, ids[0], [HumanLabel(ids[0], "instruments", "snare", present=False)])
+    save_segment(project, ids[2], [HumanLabel(ids[2], "tempo", "tempo", value="96")])
+    save_segment(project, ids[3], [], excluded=True)
+    assert_same_records(project)
+    records = segment_metadata(project)
+    assert "snare" not in records[ids[0]]["instruments_tags"] and records[ids[2]]["tempo"] == 96.0
+    assert ids[3] not in records and ids[3] in segment_metadata(project, include_unusable=True)
+
+
+@pytest.mark.parametrize("include_unusable", [False, True])
+def test_streamed_export_is_the_whole_document_written_record_by_record(
+    labelled, include_unusable
+) -> None:
+    project, _ = labelled
+    records = segment_metadata(project, include_unusable)
+    whole = io.StringIO()
+    assert write_metadata(project, whole, "json", include_unusable) == len(records) > 3
+    assert whole.getvalue() == json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    assert json.loads(whole.getvalue()) == records
+    lines = io.StringIO()
+    write_metadata(project, lines, "jsonl", include_unusable)
+    assert [json.loads(line) for line in lines.getvalue().splitlines()] == [
+        {"id": key, **value} for key, value in records.items()
+    ]
+
+
+def test_export_of_an_empty_catalogue_is_an_empty_object(tmp_path: Path, run_cli) -> None:
+    project = init_project(tmp_path / "empty")
+    assert json.loads(run_cli("metadata", "export", "--project", project.root).output) == {}
+    out = tmp_path / "meta.jsonl"
+    run_cli("metadata", "export", "--format", "jsonl", "--out", out, "--project", project.root)
+    assert out.read_text() == "" and not out.with_name("meta.jsonl.partial").exists()
+
+
+def test_cli_export_to_stdout_and_to_a_file_agree(labelled, tmp_path: Path, run_cli) -> None:
+    project, _ = labelled
+    printed = run_cli("metadata", "export", "--project", project.root).output
+    out = tmp_path / "meta.json"
+    result = run_cli("metadata", "export", "--out", out, "--project", project.root)
+    assert printed == out.read_text(encoding="utf-8")
+    assert json.loads(printed) == segment_metadata(project)
+    assert f"Wrote {len(segment_metadata(project))} segment(s)" in result.output

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -31,30 +32,55 @@ from curator.vocabulary import Vocabulary
 TAG_FACETS = ("instruments", "genres", "moods")
 
 
-def empty_record(row: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "source": row["source"],
-        "start": row["start"],
-        "duration": row["duration"],
-    }
-    record.update({f"{facet}_tags": [] for facet in TAG_FACETS})
-    record.update(dict.fromkeys(VALUE_FACETS))
-    return record
+# metadata_table's column for each field of a record, in the record's order.
+_FIELDS = {"source": "source", "start": "start", "duration": "duration"}
+_FIELDS |= {f"{facet}_tags": f"t{i}" for i, facet in enumerate(TAG_FACETS)}
+_FIELDS |= {facet: f"v{i}" for i, facet in enumerate(VALUE_FACETS)}
 
 
 def segment_metadata(project: Project, include_unusable: bool = False) -> dict[str, dict[str, Any]]:
     """One record per segment, keyed by segment id, ordered by id."""
-    catalog = project.catalog
-    records = {row["id"]: empty_record(row) for row in catalog.segment_rows(include_unusable)}
-    for segment_id, facet, tag, present, value, _source in catalog.effective_labels():
-        record = records.get(segment_id)
-        if record is None or not present:
-            continue
-        if facet in TAG_FACETS:
-            record[f"{facet}_tags"].append(tag)
-        elif facet in VALUE_FACETS:
-            record[facet] = float(value) if facet == "tempo" and value is not None else value
-    return records
+    return dict(iter_segment_metadata(project, include_unusable))
+
+
+def iter_segment_metadata(
+    project: Project, include_unusable: bool = False, chunk: int = 4096
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(segment id, record) by id, built `chunk` segments at a time, so a caller that
+    writes each record as it comes holds only one chunk of records in memory."""
+    table = project.catalog.metadata_table(TAG_FACETS, VALUE_FACETS, include_unusable)
+    for batch in table.to_batches(max_chunksize=chunk):
+        for row in batch.to_pylist():
+            yield row["id"], _seed_record(row)
+
+
+def _seed_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A metadata_table row as the seed's record: tags as lists, tempo a number."""
+    record = {field: row[column] for field, column in _FIELDS.items()}
+    if record["tempo"] is not None:
+        record["tempo"] = float(record["tempo"])
+    return record
+
+
+def write_metadata(
+    project: Project, out: TextIO, fmt: str = "json", include_unusable: bool = False
+) -> int:
+    """Write every segment's record to `out` as it is read, in `fmt` ("json": one object
+    keyed by segment id, indented by two; "jsonl": one {"id": ..., ...} per line); returns
+    how many. The JSON is character for character `json.dumps(records, indent=2)`, written
+    one record at a time, so memory stays flat and time grows with the catalogue."""
+    count = 0
+    for segment_id, record in iter_segment_metadata(project, include_unusable):
+        if fmt == "jsonl":
+            out.write(json.dumps({"id": segment_id, **record}, ensure_ascii=False) + "\n")
+        else:
+            # An object of one record, less its braces, is that record's entry in the whole.
+            entry = json.dumps({segment_id: record}, indent=2, ensure_ascii=False)[2:-2]
+            out.write(("{\n" if count == 0 else ",\n") + entry)
+        count += 1
+    if fmt == "json":
+        out.write("\n}\n" if count else "{}\n")
+    return count
 
 
 # -- bringing existing labels in ---------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import click
 
-from curator.catalogue.metadata import import_metadata, segment_metadata
+from curator.catalogue.metadata import import_metadata, write_metadata
 from curator.cli.common import console, project_option
+from curator.files import replace_atomically
 from curator.project import Project
 
 
@@ -47,18 +48,18 @@ def export(project: Project, fmt: str, out: Path | None, include_unusable: bool)
 
     Tags and values are the effective labels: a person's decision wins over a model's.
     """
-    records = segment_metadata(project, include_unusable=include_unusable)
-    if fmt == "json":
-        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = "".join(
-            json.dumps({"id": k, **v}, ensure_ascii=False) + "\n" for k, v in records.items()
-        )
     if out is None:
-        click.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"Wrote {len(records)} segment(s) to {out}")
+        write_metadata(project, sys.stdout, fmt, include_unusable)
+        return
+    count = 0
+
+    def write(partial: Path) -> None:
+        nonlocal count
+        with partial.open("w", encoding="utf-8") as stream:
+            count = write_metadata(project, stream, fmt, include_unusable)
+
+    replace_atomically(out, write)  # a failed or interrupted export leaves `out` as it was
+    console.print(f"Wrote {count} segment(s) to {out}")
 
 
 @metadata.command("import")

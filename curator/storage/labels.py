@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from curator.errors import CuratorError
 from curator.storage.catalog import CatalogBase
@@ -129,6 +130,42 @@ class LabelStore(CatalogBase):
         """
         with self.connect() as con:
             return con.execute(EFFECTIVE_LABELS + " ORDER BY segment_id, facet, tag").fetchall()
+
+    def metadata_table(
+        self,
+        tag_facets: Sequence[str],
+        value_facets: Sequence[str],
+        include_unusable: bool = False,
+    ) -> pa.Table:
+        """Per segment, by id: id, source, start, duration, then per tag facet its present
+        effective tags sorted (columns t0, t1, ...) and per value facet its value (v0, ...).
+
+        One grouped pass in DuckDB, several times quicker than grouping the effective labels in
+        Python, and columnar, so the connection closes before anyone reads the rows.
+        """
+        tag_columns = [f"t{i}" for i in range(len(tag_facets))]
+        value_columns = [f"v{i}" for i in range(len(value_facets))]
+        columns = [
+            f"coalesce(list(e.tag ORDER BY e.tag) FILTER (WHERE e.facet = ${column}), []) "
+            f"AS {column}"
+            for column in tag_columns
+        ] + [
+            # The last in tag order, as a value facet has one tag (its own name) anyway.
+            f"arg_max(e.value, e.tag) FILTER (WHERE e.facet = ${column}) AS {column}"
+            for column in value_columns
+        ]
+        params: dict[str, Any] = dict(zip(tag_columns, tag_facets, strict=True))
+        params |= dict(zip(value_columns, value_facets, strict=True))
+        params["facets"] = [*tag_facets, *value_facets]
+        where = "true" if include_unusable else USABLE
+        query = (
+            f"SELECT s.id, t.path AS source, s.start, s.duration, {', '.join(columns)} "
+            "FROM segments s JOIN tracks t ON t.id = s.track_id LEFT JOIN ("
+            f"{effective_labels_sql('list_contains($facets, facet)')}) e "
+            f"ON e.segment_id = s.id AND e.present WHERE {where} GROUP BY ALL ORDER BY s.id"
+        )
+        with self.connect() as con:
+            return con.sql(query, params=params).to_arrow_table()
 
     def labels(self, segment_id: str | None = None) -> list[dict[str, Any]]:
         """Every label row (all sources), for one segment or all."""
