@@ -393,6 +393,19 @@ def test_cli_export_prints_what_was_left_out(run_cli, exportable: Project, tmp_p
     assert "Exported 4 segment(s)" in result.output
 
 
+def test_cli_export_says_what_it_did_about_prompts(
+    run_cli, project: Project, write_audio, tmp_path: Path
+) -> None:
+    project = short_segments(project)
+    ingest(project, [write_audio("beats/a.wav", 15.0).parent])  # two segments
+    first_id = project.catalog.segment_rows()[0]["id"]
+    save_prompts(project.catalog, [PromptRow(first_id, "template@1", "A beat.")])
+    first = " ".join(run_cli("export", tmp_path / "a", "--project", project.root).output.split())
+    assert "1 prompt(s) written for the 1 segment(s) that had none" in first
+    again = " ".join(run_cli("export", tmp_path / "b", "--project", project.root).output.split())
+    assert "every segment already had a prompt" in again and "prompt(s) written" not in again
+
+
 def test_exports_lists_nothing_yet(run_cli, project: Project) -> None:
     assert "No exports yet" in run_cli("exports", "--project", project.root).output
 

@@ -107,13 +107,23 @@ def _print_summary(summary: ExportSummary) -> None:
     console.print(
         f"Exported {summary.segments} segment(s) as {summary.files} audio file(s) ({splits}) "
         f"to {summary.out}: {summary.written} written, {summary.reused} reused, "
-        f"{summary.prompts_written} prompt(s) written. Content hash {summary.content_hash[:16]}."
+        f"{_prompts_line(summary)}. Content hash {summary.content_hash[:16]}."
     )
     if summary.left_out:
         table = Table("segment", "reason", title=f"{len(summary.left_out)} segment(s) left out")
         for segment_id, reason in summary.left_out:
             table.add_row(segment_id, reason)
         console.print(table)
+
+
+def _prompts_line(summary: ExportSummary) -> str:
+    """What the export did about prompts: a bare "0 written" read as if writing failed."""
+    if not summary.prompts_missing:
+        return "every segment already had a prompt"
+    return (
+        f"{summary.prompts_written} prompt(s) written for the {summary.prompts_missing} "
+        "segment(s) that had none"
+    )
 
 
 @click.command("exports")

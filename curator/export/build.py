@@ -270,6 +270,7 @@ def _prompts(
     prompts = effective_prompts(project.catalog, ids, writer=writer)
     missing = [i for i in ids if i not in prompts]
     reasons: dict[str, str] = {}
+    summary.prompts_missing = len(missing)
     if missing:
         reasons = _write_missing_prompts(project, missing, settings, progress, registry)
         prompts = effective_prompts(project.catalog, ids, writer=writer)

@@ -36,7 +36,8 @@ class ExportSummary:
     files: int = 0
     written: int = 0
     reused: int = 0
-    prompts_written: int = 0
+    prompts_missing: int = 0  # segments that had no prompt when the export began
+    prompts_written: int = 0  # of those, how many got one from the writer
     content_hash: str = ""
     splits: dict[str, int] = field(default_factory=dict)
     left_out: list[tuple[str, str]] = field(default_factory=list)
