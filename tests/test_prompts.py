@@ -14,6 +14,7 @@ from curator import hookimpl
 from curator.api import PluginContext, PromptWriter
 from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import record_labels, segment_metadata
+from curator.curation.review import save_segment
 from curator.errors import CuratorError, PromptRejected
 from curator.music import pitch_class
 from curator.plugins import template_writer
@@ -240,6 +241,36 @@ def test_current_prompts_are_skipped_until_seed_labels_or_force_change(labelled:
     assert relabelled.examples[0][0] == one
     forced = write_prompts(labelled, seed=5, force=True, registry=registry)
     assert (forced.written, forced.from_cache, forced.skipped) == (4, 0, 0)
+
+
+def test_a_run_with_every_prompt_current_reads_no_metadata(labelled: Project, monkeypatch) -> None:
+    import curator.prompts.writing
+
+    registry = template_only()
+    ids = sorted(segment_metadata(labelled))
+    write_prompts(labelled, ids[:2], registry=registry)
+    write_prompts(labelled, registry=registry)
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run with every prompt current read the metadata")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(curator.prompts.writing, "segment_metadata", unread)
+        again = write_prompts(labelled, registry=registry)
+        assert (again.segments, again.written, again.skipped, again.run_id) == (4, 0, 4, None)
+        some = write_prompts(labelled, ids[:2], registry=registry)  # its own check
+        assert (some.segments, some.written, some.skipped) == (2, 0, 2)
+    # A label changed, a segment excluded, a curator's edit: the next run reads and writes
+    # what changed, and ends where rewriting everything from scratch would.
+    label(labelled, {ids[1]: {**LABELS[1], "moods_tags": ["chill"]}})
+    save_segment(labelled, ids[3], [], excluded=True)
+    edit_prompt(labelled, ids[0], "A curator's beat.")
+    changed = write_prompts(labelled, registry=registry)
+    assert (changed.segments, changed.written, changed.skipped) == (3, 1, 2)
+    incremental = effective_prompts(labelled.catalog)
+    forced = write_prompts(labelled, force=True, registry=registry)
+    assert forced.written == 3 and effective_prompts(labelled.catalog) == incremental
+    assert write_prompts(labelled, seed=1, registry=registry).written == 3  # a new job
 
 
 def test_per_segment_seeds_are_stable_and_differ() -> None:

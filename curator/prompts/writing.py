@@ -24,7 +24,10 @@ from curator.storage.prompts import (
     PromptOutcome,
     PromptRow,
     cached_prompts,
+    prompt_check,
+    prompts_version,
     save_prompt_batch,
+    save_prompt_check,
     stored_input_keys,
 )
 from curator.tagging.runs import host_id, plugin_context, recording_outcome, start_or_resume_run
@@ -111,10 +114,18 @@ def write_prompts(
     settings, vocabulary and seed is skipped unless `force`; an input answered before comes
     from the cache. A segment that fails is reported with its reason and the rest go on.
     Prompts are stored in batches, so an interrupted run resumes where it stopped.
+    A run that finds the metadata and this writer's prompts as they were when every prompt
+    of the same job was last current reads no metadata at all (two fingerprints, ~0.1 s).
     """
     plugin = prompt_writer(project, writer, registry)
     job = _PromptRun(project, plugin, seed)
     summary = PromptSummary(job.label)
+    job_key = job.job_key(segment_ids)
+    # Taken before the metadata is read, so a label changed meanwhile is seen next time.
+    metadata_version = project.catalog.metadata_version()
+    check = (job_key, segment_ids, metadata_version)
+    if not force and _all_current(project, job.label, check, summary):
+        return summary
     records = _records(project, segment_ids, summary)
     keys = {sid: job.key(sid, record) for sid, record in records.items()}
     summary.segments = len(keys)
@@ -129,7 +140,34 @@ def write_prompts(
         summary.run_id = job.start_run()
         project.catalog.start_progress(summary.run_id, len(todo))  # Home shows done/total
         job.write_all([(sid, records[sid], keys[sid]) for sid in todo], cached, summary, progress)
+    if not (summary.failed or summary.deferred or summary.interrupted):
+        fingerprint = _fingerprint(project, job.label, segment_ids, metadata_version)
+        save_prompt_check(project.catalog, job_key, fingerprint, summary.segments)
     return summary
+
+
+def _fingerprint(
+    project: Project, writer: str, segment_ids: Sequence[str] | None, metadata_version: str
+) -> str:
+    """The metadata and the writer's stored prompts of these segments (None: all): if
+    neither changed, neither did whether those prompts are current."""
+    return f"{metadata_version}/{prompts_version(project.catalog, writer, segment_ids)}"
+
+
+def _all_current(
+    project: Project,
+    writer: str,
+    check: tuple[str, Sequence[str] | None, str],
+    summary: PromptSummary,
+) -> bool:
+    """Whether every prompt of the job (key, segments, metadata version) was current when
+    the catalogue last looked as it does now; then the summary says so, no metadata read."""
+    job_key, segment_ids, metadata_version = check
+    found = prompt_check(project.catalog, job_key)
+    if found is None or found[0] != _fingerprint(project, writer, segment_ids, metadata_version):
+        return False
+    summary.segments = summary.skipped = found[1]
+    return True
 
 
 def _records(
@@ -159,6 +197,14 @@ class _PromptRun:
         self.rows: list[PromptRow] = []
         self.outcomes: list[PromptOutcome] = []
         self.flushed_at = time.monotonic()
+
+    def job_key(self, segment_ids: Sequence[str] | None) -> str:
+        """What decides the prompts of this run apart from each segment's metadata, and
+        which segments it covers (None: every usable one)."""
+        wanted = None if segment_ids is None else sorted(set(segment_ids))
+        identity = [self.label, self.settings, self.vocabulary_hash, self.seed, wanted]
+        text = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def key(self, segment_id: str, record: Mapping[str, Any]) -> str:
         seed = segment_seed(self.seed, segment_id)

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from curator.storage import Catalog
-from curator.storage.sql import PROMPT_IN_USE_ORDER, insert_columns, register_segments
+from curator.storage.sql import (
+    PROMPT_IN_USE_ORDER,
+    insert_columns,
+    register_segments,
+    scalar,
+)
 
 HUMAN = "human"
 
@@ -123,6 +128,46 @@ def stored_input_keys(catalog: Catalog, writer: str) -> dict[str, str]:
             [writer],
         ).fetchall()
     return dict(rows)
+
+
+def prompts_version(
+    catalog: Catalog, writer: str | None = None, segment_ids: Sequence[str] | None = None
+) -> str:
+    """A fingerprint of the stored prompts (only `writer`'s, "name@version", and only those
+    of `segment_ids`, if given): equal fingerprints, the same prompts. About 10 ms at
+    40,000 segments."""
+    where = "($writer IS NULL OR writer = $writer)"
+    with catalog.connect() as con:
+        if segment_ids is not None:
+            register_segments(con, segment_ids)
+            where += " AND segment_id IN (SELECT segment_id FROM _segments)"
+        found = scalar(
+            con,
+            "SELECT bit_xor(hash(segment_id, writer, text, input_key, actor, written_from, "
+            f"created_at)) FROM prompts WHERE {where}",
+            {"writer": writer},
+        )
+    return str(found)
+
+
+def prompt_check(catalog: Catalog, job_key: str) -> tuple[str, int] | None:
+    """(fingerprint, segments) of the last time every prompt of the job was current."""
+    with catalog.connect() as con:
+        found = con.execute(
+            "SELECT fingerprint, segments FROM prompt_checks WHERE job_key = ?", [job_key]
+        ).fetchone()
+    return (str(found[0]), int(found[1])) if found else None
+
+
+def save_prompt_check(catalog: Catalog, job_key: str, fingerprint: str, segments: int) -> None:
+    """Record that every prompt of the job was current at `fingerprint`."""
+    with catalog.transaction() as con:
+        con.execute(
+            "INSERT INTO prompt_checks (job_key, fingerprint, segments) VALUES (?, ?, ?) "
+            "ON CONFLICT (job_key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "segments = excluded.segments, checked_at = now()",
+            [job_key, fingerprint, segments],
+        )
 
 
 def cached_prompts(catalog: Catalog, input_keys: Sequence[str]) -> dict[str, str]:
