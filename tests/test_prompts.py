@@ -442,6 +442,32 @@ def test_prompt_table_filters_by_selection_tag_and_text(labelled: Project) -> No
     assert prompt_table(labelled, text="zzz-not-there") == []
 
 
+def test_prompt_table_is_rebuilt_only_when_labels_or_prompts_change(
+    labelled: Project, monkeypatch
+) -> None:
+    import curator.prompts.editing
+
+    def afresh(**filters: Any) -> list[dict[str, Any]]:
+        with monkeypatch.context() as patched:
+            patched.setattr(curator.prompts.editing, "_TABLES", {})
+            return prompt_table(labelled, **filters)
+
+    ids = sorted(segment_metadata(labelled))
+    write_prompts(labelled, registry=template_only())
+    first = prompt_table(labelled)
+    assert first == afresh() and prompt_table(labelled)[0] is first[0]  # kept, not rebuilt
+    label(labelled, {ids[1]: {**LABELS[1], "moods_tags": ["chill"]}})
+    edit_prompt(labelled, ids[0], "A curator's beat.")
+    save_segment(labelled, ids[3], [], excluded=True)
+    save_selection(labelled.catalog, "pick", "test", [SelectionItem(i) for i in ids[2:]])
+    rows = {r["id"]: r for r in prompt_table(labelled)}
+    assert list(rows) == ids[:3] and prompt_table(labelled) == afresh()
+    assert rows[ids[1]]["stale"] == "+moods/chill, -moods/nostalgic"
+    assert (rows[ids[0]]["prompt"], rows[ids[0]]["writer"]) == ("A curator's beat.", "human")
+    assert [r["id"] for r in prompt_table(labelled, selection="pick")] == ids[2:]
+    assert prompt_table(labelled, selection="pick") == afresh(selection="pick")
+
+
 def test_both_writers_are_installed_plugins() -> None:
     registry = load_registry()
     assert {"template", "ollama"} <= set(registry.names("prompt_writers"))

@@ -7,6 +7,7 @@ in use, and every version of one segment's prompt.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curator.catalogue.metadata import TAG_FACETS, segment_metadata
@@ -117,11 +118,10 @@ def prompt_table(
 ) -> list[dict[str, Any]]:
     """Segments with their metadata and the prompt in use (who wrote it: `writer`, and for a
     curator's edit `actor`), filtered by selection, by a tag of any facet, and by text in the
-    prompt, segment id or file name."""
-    records = segment_metadata(project, include_unusable=selection is not None)
-    ids = selection_segment_ids(project, selection) if selection else list(records)
-    in_use = prompts_in_use(project.catalog, ids)
-    rows = [_table_row(sid, records[sid], in_use.get(sid)) for sid in ids if sid in records]
+    prompt, segment id or file name. The rows are shared between calls: read, never change."""
+    table = _whole_table(project, include_unusable=selection is not None)
+    ids = selection_segment_ids(project, selection) if selection else list(table)
+    rows = [table[sid] for sid in ids if sid in table]
     if tag:
         rows = [r for r in rows if tag in r["tags"]]
     if text:
@@ -134,6 +134,26 @@ def prompt_table(
             or needle in r["source"].lower()
         ]
     return rows
+
+
+# The Prompts page asks for the table on every rerun (each click); it is built again only
+# when the metadata or the prompts changed, which two content fingerprints tell in ~50 ms.
+# Per catalogue file and kind (usable segments, or all), the latest table only.
+_TABLES: dict[tuple[Path, bool], tuple[str, dict[str, dict[str, Any]]]] = {}
+
+
+def _whole_table(project: Project, include_unusable: bool) -> dict[str, dict[str, Any]]:
+    """Every segment's row of prompt_table by id, from the cache while still current."""
+    catalog = project.catalog
+    version = f"{catalog.metadata_version()}/{stored.prompts_version(catalog)}"
+    cached = _TABLES.get((catalog.path, include_unusable))
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    records = segment_metadata(project, include_unusable)
+    in_use = prompts_in_use(catalog)
+    table = {sid: _table_row(sid, record, in_use.get(sid)) for sid, record in records.items()}
+    _TABLES[(catalog.path, include_unusable)] = (version, table)
+    return table
 
 
 def _table_row(segment_id: str, record: dict[str, Any], prompt: PromptRow | None) -> dict:
