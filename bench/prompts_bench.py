@@ -1,28 +1,39 @@
-"""Prompt writing on a synthetic catalogue: 40,000 labelled segments, the template writer.
+"""Prompt writing and metadata on a synthetic catalogue (40,000 labelled segments, no audio).
 
-Run: .venv/bin/python bench/prompts_bench.py [--segments 40000]
-Baseline, measured in the same run: the writer alone in a bare loop over the same metadata.
-Prints how much reading metadata, checking and storing add, and what a re-run costs.
+Run: .venv/bin/python bench/prompts_bench.py [--segments 40000] [--metadata-only]
+Baselines, measured in the same run: the writer alone in a bare loop over the same metadata;
+the metadata grouped label by label in Python (how segment_metadata was built before); the
+whole JSON document dumped at once (how `metadata export` wrote it before); DuckDB reading
+the metadata columns alone (the bound for anything that reads the metadata).
+Prints how much reading metadata, checking and storing add, what a re-run costs, a
+re-run of the Prompts page, and `metadata export` streamed against the old way.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from synthetic import add_segments, model_label_columns
 
 from curator.api import PluginContext
-from curator.catalogue.metadata import segment_metadata
+from curator.catalogue.metadata import TAG_FACETS, segment_metadata, write_metadata
+from curator.curation.review import save_segment
+from curator.music import VALUE_FACETS
 from curator.plugins import template_writer
 from curator.plugins.template_writer import TemplateWriter
 from curator.project import Project, init_project
+from curator.prompts.editing import prompt_table
 from curator.prompts.writing import segment_seed, write_prompts
-from curator.storage import RunRecord
+from curator.storage import HumanLabel, RunRecord
 from curator.testing import registry_of
 
 TAGS_PER_SEGMENT = 6
@@ -75,32 +86,114 @@ def bare_loop(project: Project) -> float:
     return time.perf_counter() - start
 
 
+def python_rebuild(project: Project) -> dict[str, dict[str, Any]]:
+    """The baseline for reading metadata: the effective labels grouped in Python, label by
+    label, as segment_metadata did before it became one DuckDB query."""
+    records: dict[str, dict[str, Any]] = {}
+    for row in project.catalog.segment_rows():
+        record = {"source": row["source"], "start": row["start"], "duration": row["duration"]}
+        record |= {f"{facet}_tags": [] for facet in TAG_FACETS} | dict.fromkeys(VALUE_FACETS)
+        records[row["id"]] = record
+    for segment_id, facet, tag, present, value, _ in project.catalog.effective_labels():
+        if segment_id in records and present and facet in TAG_FACETS:
+            records[segment_id][f"{facet}_tags"].append(tag)
+        elif segment_id in records and present and facet in VALUE_FACETS:
+            records[segment_id][facet] = float(value) if facet == "tempo" else value
+    return records
+
+
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def metadata_figures(project: Project, folder: Path) -> None:
+    """segment_metadata and `metadata export --format json` against the old ways."""
+    bound, _ = timed(lambda: project.catalog.metadata_table(TAG_FACETS, VALUE_FACETS))
+    old_s, old = timed(lambda: python_rebuild(project))
+    new_s, new = timed(lambda: segment_metadata(project))
+    assert new == old, "segment_metadata differs from the Python rebuild"
+    print(f"  DuckDB reads the metadata       {bound:7.2f} s   (bound)")
+    print(f"  metadata, grouped in Python     {old_s:7.2f} s   (baseline, the old way)")
+    print(f"  segment_metadata (one query)    {new_s:7.2f} s   {old_s / new_s:5.1f}x faster")
+    whole = folder / "whole.json"
+    dump_s, _ = timed(
+        lambda: whole.write_text(json.dumps(python_rebuild(project), indent=2) + "\n")
+    )
+    streamed = folder / "streamed.json"
+
+    def stream() -> None:
+        with streamed.open("w", encoding="utf-8") as out:
+            write_metadata(project, out)
+
+    stream_s, _ = timed(stream)
+    assert streamed.read_bytes() == whole.read_bytes(), "streamed export differs"
+    print(f"  export json, whole document     {dump_s:7.2f} s   (baseline, the old way)")
+    print(f"  export json, streamed           {stream_s:7.2f} s   {dump_s / stream_s:5.1f}x faster")
+
+
+def page_figures(project: Project) -> None:
+    """The Prompts page's data, then the page itself in Streamlit's AppTest: a rerun (what
+    every click costs) with nothing changed, against one after a label changed (which
+    rebuilds the table, as every rerun did before)."""
+    cold, _ = timed(lambda: prompt_table(project))
+    warm, _ = timed(lambda: prompt_table(project))
+    print(f"  prompt_table, first call        {cold:7.2f} s   (baseline, a full rebuild)")
+    print(f"  prompt_table, nothing changed   {warm:7.2f} s   {cold / warm:5.1f}x faster")
+    from streamlit.testing.v1 import AppTest
+
+    import curator.app
+
+    os.environ["CURATOR_PROJECT"] = str(project.root)
+    page_file = Path(curator.app.__file__).parent / "pages" / "6_Prompts.py"
+    page = AppTest.from_file(str(page_file), default_timeout=600)
+    page.run()  # imports, plugins: paid once per app process
+    segment_id = next(iter(segment_metadata(project)))
+    save_segment(project, segment_id, [HumanLabel(segment_id, "moods", "dark", present=False)])
+    rebuilt, _ = timed(page.run)
+    again, _ = timed(page.run)
+    assert not page.exception, page.exception
+    print(f"  Prompts page, a label changed   {rebuilt:7.2f} s   (baseline, a rebuild)")
+    print(f"  Prompts page, nothing changed   {again:7.2f} s   {rebuilt / again:5.1f}x faster")
+
+
+def writing_figures(project: Project) -> None:
+    registry = registry_of(template_writer)
+    baseline = bare_loop(project)
+    every_id = list(segment_metadata(project))
+    runs: list[tuple[str, Callable[[], Any]]] = [
+        ("first run", lambda: write_prompts(project, registry=registry)),
+        # The same segments named one by one are another job: checked in full, none written.
+        ("re-run, full check", lambda: write_prompts(project, every_id, registry=registry)),
+        ("re-run, no-op", lambda: write_prompts(project, registry=registry)),
+        ("--force", lambda: write_prompts(project, force=True, registry=registry)),
+    ]
+    print(f"  bare writer loop                {baseline:7.2f} s   (baseline)")
+    for label, run in runs:
+        seconds, summary = timed(run)
+        print(
+            f"  write_prompts {label:<18}{seconds:7.2f} s   {seconds / baseline:5.2f}x "
+            f"baseline; written {summary.written}, skipped {summary.skipped}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--segments", type=int, default=40_000)
+    parser.add_argument(
+        "--metadata-only", action="store_true", help="Only segment_metadata and the export."
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="prompts-bench-"))
     try:
         project = init_project(folder / "project")
         build(project, args.segments, np.random.default_rng(0))
-        registry = registry_of(template_writer)
-        start = time.perf_counter()
-        segment_metadata(project)
-        metadata_s = time.perf_counter() - start
-        baseline = bare_loop(project)
-        timings = {}
-        for label, options in (("first run", {}), ("re-run", {}), ("--force", {"force": True})):
-            start = time.perf_counter()
-            summary = write_prompts(project, registry=registry, **options)
-            timings[label] = (time.perf_counter() - start, summary)
-        print(f"{args.segments} segments, template writer")
-        print(f"  read metadata           {metadata_s:7.2f} s")
-        print(f"  bare writer loop        {baseline:7.2f} s   (baseline)")
-        for label, (seconds, summary) in timings.items():
-            print(
-                f"  write_prompts {label:<9} {seconds:7.2f} s   {seconds / baseline:5.1f}x "
-                f"baseline; written {summary.written}, skipped {summary.skipped}"
-            )
+        print(f"{args.segments} segments (synthetic), template writer")
+        metadata_figures(project, folder)
+        if not args.metadata_only:
+            writing_figures(project)
+            page_figures(project)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,13 +75,37 @@ def write_metadata(
         if fmt == "jsonl":
             out.write(json.dumps({"id": segment_id, **record}, ensure_ascii=False) + "\n")
         else:
-            # An object of one record, less its braces, is that record's entry in the whole.
-            entry = json.dumps({segment_id: record}, indent=2, ensure_ascii=False)[2:-2]
-            out.write(("{\n" if count == 0 else ",\n") + entry)
+            out.write(("{\n" if count == 0 else ",\n") + _json_entry(segment_id, record))
         count += 1
     if fmt == "json":
         out.write("\n}\n" if count else "{}\n")
     return count
+
+
+# json's own string encoder (C): json.dumps with an indent runs the pure-Python encoder,
+# which took most of an export's time.
+_encode_string = json.encoder.encode_basestring
+
+
+def _json_entry(segment_id: str, record: dict[str, Any]) -> str:
+    """`"id": {record}` as json.dumps(records, indent=2, ensure_ascii=False) writes it."""
+    fields = ",\n".join(
+        f"    {_encode_string(key)}: {_json_value(value, '    ')}" for key, value in record.items()
+    )
+    return f"  {_encode_string(segment_id)}: " + (f"{{\n{fields}\n  }}" if record else "{}")
+
+
+def _json_value(value: Any, indent: str) -> str:
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, list):
+        inner = ",\n".join(f"{indent}  {_json_value(v, indent + '  ')}" for v in value)
+        return f"[\n{inner}\n{indent}]" if value else "[]"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)  # what json writes for a float, without a call into it
+    return json.dumps(value)  # other numbers, booleans, NaN: spelled as json spells them
 
 
 # -- bringing existing labels in ---------------------------------------------------------------
