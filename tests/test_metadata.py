@@ -156,14 +156,17 @@ def test_metadata_is_the_full_rebuild_before_and_after_labels_change(labelled) -
 
 @pytest.mark.parametrize("include_unusable", [False, True])
 def test_streamed_export_is_the_whole_document_written_record_by_record(
-    labelled, include_unusable
+    labelled, write_audio, include_unusable
 ) -> None:
-    project, _ = labelled
+    project, folder = labelled
+    write_audio('beats/café "live".wav', 20, seed=2)  # a name JSON must escape
+    ingest(project, [folder])
     records = segment_metadata(project, include_unusable)
     whole = io.StringIO()
     assert write_metadata(project, whole, "json", include_unusable) == len(records) > 3
     assert whole.getvalue() == json.dumps(records, indent=2, ensure_ascii=False) + "\n"
     assert json.loads(whole.getvalue()) == records
+    assert any('café \\"live\\"' in line for line in whole.getvalue().splitlines())
     lines = io.StringIO()
     write_metadata(project, lines, "jsonl", include_unusable)
     assert [json.loads(line) for line in lines.getvalue().splitlines()] == [

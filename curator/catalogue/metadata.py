@@ -47,8 +47,9 @@ def segment_metadata(project: Project, include_unusable: bool = False) -> dict[s
 def iter_segment_metadata(
     project: Project, include_unusable: bool = False, chunk: int = 4096
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(segment id, record) by id, built `chunk` segments at a time, so a caller that
-    writes each record as it comes holds only one chunk of records in memory."""
+    """(segment id, record) by id, built `chunk` segments at a time: a caller that writes
+    each record as it comes holds the metadata as Arrow columns (tens of bytes a segment)
+    and one chunk of Python records, never a dict of them all."""
     table = project.catalog.metadata_table(TAG_FACETS, VALUE_FACETS, include_unusable)
     for batch in table.to_batches(max_chunksize=chunk):
         for row in batch.to_pylist():
@@ -69,7 +70,7 @@ def write_metadata(
     """Write every segment's record to `out` as it is read, in `fmt` ("json": one object
     keyed by segment id, indented by two; "jsonl": one {"id": ..., ...} per line); returns
     how many. The JSON is character for character `json.dumps(records, indent=2)`, written
-    one record at a time, so memory stays flat and time grows with the catalogue."""
+    one record at a time, so time grows with the catalogue and no record waits in memory."""
     count = 0
     for segment_id, record in iter_segment_metadata(project, include_unusable):
         if fmt == "jsonl":
