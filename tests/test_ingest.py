@@ -251,3 +251,12 @@ def test_the_folders_ingest_was_given_are_recorded_once(
     ingest(project, [root, loose, tmp_path / "no-such-folder"])
     ingest(project, [root])  # a re-ingest adds no second record
     assert project.catalog.ingest_sources() == [str(root)]
+
+
+def test_a_compressed_file_a_little_short_of_its_header_is_not_truncated() -> None:
+    from curator.catalogue.audio import tail_missing
+
+    rate = 44100
+    # Debian's wesnoth northerners.ogg: its header says 207.15 s, it decodes 207.02 s.
+    assert not tail_missing(5 * rate, 5 * rate - round(0.13 * rate), rate)
+    assert tail_missing(5 * rate, 3 * rate, rate)  # two seconds gone: a cut-off download
