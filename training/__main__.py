@@ -1,4 +1,4 @@
-"""Entry point: `python -m training train|generate JOB_DIR` or `python -m training tiny OUT_DIR`.
+"""Entry point: `python -m training train|generate|encode JOB_DIR`, `python -m training tiny OUT`.
 
 Run with the folder that contains training/ on PYTHONPATH and .venv-train's Python. A job writes
 result.json last: succeeded with its outputs, failed with the error's last lines, or cancelled
@@ -26,13 +26,17 @@ def offline() -> None:
 
 
 def run_job(job_dir: Path, kind: str, cancel: Cancellation) -> int:
-    """Run a train or generate job and write result.json, whatever happens."""
+    """Run a train, generate or encode job and write result.json, whatever happens."""
     try:
         config = read_job(job_dir, kind)
         if kind == "train":
             from .train import run_train
 
             outputs = run_train(job_dir, config, cancel)
+        elif kind == "encode":
+            from .encode import run_encode
+
+            outputs = run_encode(job_dir, config, cancel)
         else:
             from .generate import run_generate
 
@@ -60,9 +64,9 @@ def run_tiny(out_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("command", choices=("train", "generate", "tiny"))
+    parser.add_argument("command", choices=("train", "generate", "encode", "tiny"))
     parser.add_argument(
-        "folder", type=Path, help="the job folder (train, generate) or OUT_DIR (tiny)"
+        "folder", type=Path, help="the job folder (train, generate, encode) or OUT_DIR (tiny)"
     )
     args = parser.parse_args(argv)
     offline()

@@ -21,6 +21,7 @@ VALIDATION_CONFIGS = ("val_dataset_config.json", "dataset_config.validation.json
 # The library's `is_silence` threshold: a crop whose peak is below -60 dBFS is skipped.
 SILENCE_PEAK = 10 ** (-60 / 20)
 SHOWN_PROBLEMS = 5
+DATASET_TYPES = ("audio_dir", "pre_encoded")
 
 
 def resolve_paths(config: dict[str, Any], export_dir: Path) -> dict[str, Any]:
@@ -42,9 +43,10 @@ def load_dataset_config(export_dir: Path, name: str = TRAINING_CONFIG) -> dict[s
         config = json.loads(path.read_text())
     except ValueError as error:
         raise JobError(f"{path}: not valid JSON ({error})") from None
-    if config.get("dataset_type") != "audio_dir":
+    if config.get("dataset_type") not in DATASET_TYPES:
         raise JobError(
-            f"{path}: dataset_type must be audio_dir, not {config.get('dataset_type')!r}"
+            f"{path}: dataset_type must be audio_dir or pre_encoded (`curator encode`), "
+            f"not {config.get('dataset_type')!r}"
         )
     if not config.get("datasets"):
         raise JobError(f"{path}: no datasets listed")
@@ -114,6 +116,8 @@ def first_problem(filename: str, dataset: dict[str, Any], metadata: Any | None) 
 
 def check_dataset(config: dict[str, Any], batch_size: int, label: str) -> int:
     """Fail unless the set has at least one usable file and a full batch; return the file count."""
+    if config["dataset_type"] == "pre_encoded":
+        return check_latents(config, batch_size, label)
     count = 0
     for dataset in config["datasets"]:
         files = dataset_files(dataset)
@@ -135,4 +139,25 @@ def check_dataset(config: dict[str, Any], batch_size: int, label: str) -> int:
             print(f"warning: skipped by the dataset: {problem}", flush=True)
     if count < batch_size:
         raise JobError(f"{label} dataset has {count} files, fewer than batch_size {batch_size}")
+    return count
+
+
+def check_latents(config: dict[str, Any], batch_size: int, label: str) -> int:
+    """A latent set (`curator encode`): every .npy has its .json, and a full batch of them."""
+    from stable_audio_tools.data.dataset import get_latent_filenames
+
+    count = 0
+    for dataset in config["datasets"]:
+        path = dataset.get("path")
+        if not path or not Path(path).is_dir():
+            raise JobError(f"dataset {dataset.get('id')!r}: latent folder {path} does not exist")
+        pairs = get_latent_filenames(path, dataset.get("latent_extension", "npy"))
+        for latents, metadata in pairs:
+            if not Path(metadata).is_file():
+                raise JobError(f"{latents}: no {Path(metadata).name} beside it")
+        count += len(pairs)
+    if count < batch_size:
+        raise JobError(
+            f"{label} dataset has {count} latent files, fewer than batch_size {batch_size}"
+        )
     return count

@@ -2,7 +2,10 @@
 
 `python -m training train JOB_DIR` reads JOB_DIR/job.json {"kind": "train", "config": {...}}.
 Config keys:
-- export_dir (required): a `curator export` folder. Its dataset_config.json is the training set;
+- export_dir (required): a `curator export` folder, or a latent set made from one by
+  `python -m training encode` (then the model's pretransform is not run on the data, and
+  ckpt's autoencoder must be the one the latents were made with). Its dataset_config.json is
+  the training set;
   val_dataset_config.json (or dataset_config.validation.json), if present, is the validation set
   (its loss every `validate_every` steps goes to validation.jsonl). `path`,
   `custom_metadata_module` and `filelist_path` in them may be absolute or relative to export_dir.
@@ -26,6 +29,11 @@ Config keys:
 - wandb (default false): log to Weights & Biases (project `wandb_project`, default "curator").
 - trust_checkpoint (default false): load a .ckpt (ckpt, resume) that holds more than weights,
   which needs full unpickling and so could run code; without it such a file is refused.
+- dry_run: a number of steps (at least 2) to run and measure instead of training: the step
+  time (after the first, warm-up, step), peak memory, a checkpoint's and the result's size, and
+  from them the time and disk that steps/epochs would take, and the seed's 35,000 steps. The
+  checkpoint and result it writes to measure them are deleted; result.json's outputs hold the
+  figures (see `plan`).
 
 Outputs in JOB_DIR: progress.jsonl (a line per step: step, total_steps, epoch, loss, elapsed_s,
 eta_s), checkpoints/ (full Lightning checkpoints; for LoRA they hold the adapters, the optimizer
@@ -37,6 +45,8 @@ the last step, "final_loss"}.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import types
@@ -52,6 +62,7 @@ from .checkpoints import (
     shapes,
 )
 from .dataset import TRAINING_CONFIG, VALIDATION_CONFIGS, check_dataset, load_dataset_config
+from .encode import check_autoencoder, read_latents_info
 from .jobfiles import Cancellation, Clock, JobCancelled, JobError, Progress
 
 DEFAULTS: dict[str, Any] = {
@@ -75,7 +86,9 @@ DEFAULTS: dict[str, Any] = {
     "wandb": False,
     "wandb_project": "curator",
     "trust_checkpoint": False,
+    "dry_run": None,
 }
+SEED_STEPS = 35000  # the seed fine-tune's length (14 epochs of 40,000 segments, batch 16)
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu"}
 ADAPTER_TYPES = (
@@ -111,6 +124,8 @@ def train_settings(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("batch_size", "checkpoint_every", "num_workers"):
         if int(settings[key]) < 1:
             raise JobError(f"{key} must be at least 1")
+    if settings["dry_run"] is not None and int(settings["dry_run"]) < 2:
+        raise JobError("dry_run must be at least 2 steps (the first is a warm-up)")
     settings["lora"] = lora_settings(settings["lora"])
     settings["validate_every"] = settings["validate_every"] or settings["checkpoint_every"]
     return settings
@@ -392,12 +407,16 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
     if not settings["wandb"]:
         os.environ["WANDB_MODE"] = "disabled"
     model_config = prepare_model_config(settings)
+    latents = latent_set(settings, model_config)
     train_loader, validation_loader = dataloaders(settings, model_config)
     resume = resume_checkpoint(job_dir, settings)
     pl.seed_everything(int(settings["seed"]), workers=True)
     model = create_model_from_config(model_config)
-    if settings["ckpt"] and (lora or resume is None):
+    # From latents the base weights are loaded even on resume: they name the autoencoder.
+    if settings["ckpt"] and (lora or resume is None or latents is not None):
         load_weights(model, Path(settings["ckpt"]), settings["trust_checkpoint"])
+    if latents is not None:
+        check_autoencoder(model, Path(settings["export_dir"]), latents)
     wrapper = create_training_wrapper_from_config(model_config, model)
     if lora:
         keep_lora_trainer_state(wrapper)
@@ -406,6 +425,12 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
         print(f"resuming from {resume}", flush=True)
     report_parameters(wrapper)
     total = total_steps(settings, len(train_loader))
+    planned, dry_run, asked = total, settings["dry_run"], settings
+    if dry_run:
+        # One checkpoint, at the end, to measure its size; validation only then.
+        total = int(dry_run)
+        settings = {**settings, "steps": total, "epochs": None, "checkpoint_every": total}
+        settings["validate_every"] = total
     callback = make_callback(job_dir, settings, total, cancel)
     trainer = make_trainer(job_dir, settings, callback)
     try:
@@ -420,12 +445,75 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
     step = trainer.global_step
     callback.save(trainer, step)
     result = export_result(wrapper, job_dir, lora)
+    if dry_run:
+        return plan(job_dir, asked, planned, len(train_loader), result)
     return {
         "lora" if lora else "model": str(result),
         "checkpoint": str(checkpoint_path(job_dir, step)),
         "steps": step,
         "final_loss": callback.last_loss,
     }
+
+
+def plan(
+    job_dir: Path, settings: dict[str, Any], planned: int, batches: int, result: Path
+) -> dict[str, Any]:
+    """What the dry run measured and what the planned run would cost; its files are removed."""
+    import torch
+
+    lines = Progress(job_dir).path.read_text().splitlines()
+    elapsed = [json.loads(line)["elapsed_s"] for line in lines]
+    step_seconds = (elapsed[-1] - elapsed[0]) / (len(elapsed) - 1)
+    files = [p for p in (job_dir / "checkpoints").iterdir() if p.is_file()]
+    checkpoint_bytes = sum(p.stat().st_size for p in files)
+    result_bytes = result.stat().st_size
+    for path in (*files, result):
+        path.unlink()
+    written = math.ceil(planned / int(settings["checkpoint_every"]))
+    keep = int(settings["keep_checkpoints"])
+    kept = written if keep <= 0 else min(keep, written)
+    cuda = torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0
+    return {
+        "dry_run": True,
+        "measured_steps": len(elapsed) - 1,
+        "step_seconds": step_seconds,
+        "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else peak_rss(),
+        "memory": "cuda allocated" if cuda else "process RSS",
+        "batch_size": int(settings["batch_size"]),
+        "precision": str(settings["precision"]),
+        "batches_per_epoch": batches,
+        "planned_steps": planned,
+        "planned_seconds": step_seconds * planned,
+        "checkpoint_bytes": checkpoint_bytes,
+        "result_bytes": result_bytes,
+        "kept_checkpoints": kept,
+        "planned_disk_bytes": kept * checkpoint_bytes + result_bytes,
+        "seed_steps": SEED_STEPS,
+        "seed_seconds": step_seconds * SEED_STEPS,
+    }
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def latent_set(settings: dict[str, Any], model_config: dict[str, Any]) -> dict[str, Any] | None:
+    """latents.json when export_dir is a `curator encode` latent set (and the model config then
+    skips the pretransform's encode), else None."""
+    latents = read_latents_info(Path(settings["export_dir"]))
+    if latents is None:
+        return None
+    if not settings["ckpt"]:
+        raise JobError(
+            f"{settings['export_dir']} holds latents: training from them needs ckpt, the "
+            "weights whose autoencoder made them"
+        )
+    model_config["training"]["pre_encoded"] = True
+    print(f"training from latents (autoencoder {latents['autoencoder_sha256'][:12]})", flush=True)
+    return latents
 
 
 def total_steps(settings: dict[str, Any], batches_per_epoch: int) -> int:

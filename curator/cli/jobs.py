@@ -1,4 +1,5 @@
-"""`curator train`, `curator generate` and `curator jobs`: launch, list, watch, cancel jobs."""
+"""`curator train`, `curator generate`, `curator encode` and `curator jobs`: launch, list, watch,
+cancel jobs."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from curator.cli.common import (
 )
 from curator.curation.review import current_curator
 from curator.errors import CuratorError
-from curator.jobs.config import generate_config, parse_lora, resume_config, train_config
+from curator.jobs.config import (
+    encode_config,
+    generate_config,
+    parse_lora,
+    resume_config,
+    train_config,
+)
 from curator.jobs.manage import (
     Job,
     cancel_job,
@@ -35,6 +42,7 @@ from curator.jobs.manage import start_job as launch
 from curator.project import Project
 
 PATH = click.Path(path_type=Path)
+DRY_RUN_STEPS = 5  # the first is a warm-up: four measured
 EXISTING = click.Path(exists=True, path_type=Path)
 
 
@@ -68,8 +76,16 @@ EXISTING = click.Path(exists=True, path_type=Path)
     help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
     "without it such a file is refused. Only for files whose source you trust.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help=f"Run {DRY_RUN_STEPS} real steps and print the step time, peak memory, and the time "
+    "and disk --steps/--epochs would take (and the seed's 35,000 steps); trains nothing.",
+)
 @click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
-def train(project: Project, resume_job: str | None, wait: bool, **options: Any) -> None:
+def train(
+    project: Project, resume_job: str | None, wait: bool, dry_run: bool, **options: Any
+) -> None:
     """Fine-tune a model on an export, as a job that runs detached in .venv-train.
 
     Prints the job id; `curator jobs show ID` follows it. With --resume JOB_ID the old
@@ -85,8 +101,39 @@ def train(project: Project, resume_job: str | None, wait: bool, **options: Any) 
                 flag = "--export" if needed == "export_dir" else "--model-config"
                 raise click.UsageError(f"{flag} is needed (or --resume JOB_ID)")
         config = train_config(project, **options)
+    if dry_run:
+        config["dry_run"] = DRY_RUN_STEPS
     job = launch(project, "train", config, meta={"started_by": current_curator()})
-    _started(job, project, wait)
+    _started(job, project, wait or dry_run)
+    if dry_run:
+        _print_plan(get_job(project, job.id).outputs())
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    """A dry run's measurements and the cost of the planned run, in the words of its config."""
+    click.echo(
+        f"measured {plan['measured_steps']} steps after a warm-up one: "
+        f"{plan['step_seconds']:.3f} s per step (batch {plan['batch_size']}, "
+        f"precision {plan['precision']})"
+    )
+    click.echo(f"peak memory: {_size(plan['peak_memory_bytes'])} ({plan['memory']})")
+    each, result = _size(plan["checkpoint_bytes"]), _size(plan["result_bytes"])
+    click.echo(f"checkpoint: {each} each; result: {result}")
+    click.echo(
+        f"planned: {plan['planned_steps']} steps ({plan['batches_per_epoch']} per epoch): "
+        f"{_duration(plan['planned_seconds'])}, disk {_size(plan['planned_disk_bytes'])} "
+        f"({plan['kept_checkpoints']} checkpoints kept + the result)"
+    )
+    click.echo(
+        f"the seed's {plan['seed_steps']:,} steps: {_duration(plan['seed_seconds'])} "
+        "at this step time"
+    )
+
+
+def _size(count: float) -> str:
+    """Bytes as MiB (GiB from 10 GiB): what a disk or memory plan is read in."""
+    mib = count / 2**20
+    return f"{mib / 1024:.1f} GiB" if mib >= 10 * 1024 else f"{mib:.1f} MiB"
 
 
 def _as_config_keys(options: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +185,39 @@ def generate(
     """
     config = generate_config(project, loras=[parse_lora(v) for v in loras], **options)
     job = launch(project, "generate", config, copy_to=out, meta={"started_by": current_curator()})
+    _started(job, project, wait)
+
+
+@click.command()
+@project_option
+@click.argument("export_dir", metavar="EXPORT", type=PATH)
+@click.option("--model-config", type=EXISTING, required=True, help="The model_config.json.")
+@click.option("--ckpt", type=EXISTING, required=True, help="The weights whose autoencoder encodes.")
+@click.option("--out", type=PATH, help="The latent set's folder (default: EXPORT-latents).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Files per batch.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where to run.")
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
+    "without it such a file is refused. Only for files whose source you trust.",
+)
+@click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
+def encode(project: Project, out: Path | None, wait: bool, **options: Any) -> None:
+    """Encode an export's audio once through the model's autoencoder, as a job in .venv-train.
+
+    Writes latents, their prompts and timing, silence.npy and a `pre_encoded` dataset config;
+    `curator train --export OUT` then trains without encoding audio at every step. Run it
+    again with the same --out to go on after an interruption: files already encoded are kept.
+    """
+    config = encode_config(project, out=out, **options)
+    job = launch(project, "encode", config, meta={"started_by": current_curator()})
     _started(job, project, wait)
 
 
@@ -395,4 +475,5 @@ def register(cli: click.Group) -> None:
     """Add this module's commands to `cli`."""
     cli.add_command(train)
     cli.add_command(generate)
+    cli.add_command(encode)
     cli.add_command(jobs)

@@ -13,6 +13,7 @@ from curator.jobs.manage import Job, get_job, list_jobs
 from curator.project import Project
 
 DATASET_CONFIG = "dataset_config.json"  # what `curator export` writes for training
+LATENTS_FILE = "latents.json"  # what `curator encode` writes beside its dataset config
 
 # The app's starting points; every value can still be changed before launching.
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -62,8 +63,12 @@ def train_config(
     num_workers: int | None = None,
     seed: int = 0,
     trust_checkpoint: bool = False,
+    dry_run: int | None = None,
 ) -> dict[str, Any]:
     """A train job's config, every path checked and made absolute, defaults from [training].
+
+    dry_run: run this many steps and measure them instead of training (`curator train
+      --dry-run`); steps/epochs then say what run to plan for.
 
     trust_checkpoint: let training unpickle a .ckpt that holds more than weights (the user's
       explicit `--trust-checkpoint`); without it such a file is refused.
@@ -72,7 +77,9 @@ def train_config(
     _check_steps(steps, epochs)
     if lora_rank is not None and lora_rank < 1:
         raise CuratorError(f"--lora-rank must be at least 1, got {lora_rank}")
+    planning = {} if dry_run is None else {"dry_run": int(dry_run)}
     return {
+        **planning,
         "export_dir": str(_existing_export(export_dir)),
         "model_config": str(_existing_model_config(model_config)),
         "ckpt": str(_existing_file(ckpt, "checkpoint")) if ckpt else None,
@@ -91,6 +98,42 @@ def train_config(
         "learning_rate": learning_rate or defaults.learning_rate,
         "num_workers": defaults.num_workers if num_workers is None else num_workers,
         "wandb": False,
+        "trust_checkpoint": bool(trust_checkpoint),
+    }
+
+
+def encode_config(
+    project: Project,
+    *,
+    export_dir: Path,
+    model_config: Path,
+    ckpt: Path,
+    out: Path | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    trust_checkpoint: bool = False,
+) -> dict[str, Any]:
+    """An encode job's config: the export's audio through the model's autoencoder into `out`
+    (default: EXPORT-latents beside the export)."""
+    export_dir = _existing_export(export_dir)
+    if (export_dir / LATENTS_FILE).is_file():
+        raise CuratorError(f"{export_dir}: already a latent set; encode the audio export")
+    out_dir = (
+        Path(out).expanduser().resolve()
+        if out
+        else export_dir.with_name(export_dir.name + "-latents")
+    )
+    if out_dir == export_dir:
+        raise CuratorError(f"--out {out_dir}: the export itself; choose another folder")
+    if batch_size < 1:
+        raise CuratorError(f"--batch-size must be at least 1, got {batch_size}")
+    return {
+        "export_dir": str(export_dir),
+        "model_config": str(_existing_model_config(model_config)),
+        "ckpt": str(_existing_file(ckpt, "checkpoint")),
+        "out_dir": str(out_dir),
+        "batch_size": int(batch_size),
+        "device": device or project.settings.training.device,
         "trust_checkpoint": bool(trust_checkpoint),
     }
 
