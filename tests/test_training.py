@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv-train" / "bin" / "python"
 SR = 16000  # the tiny model's sample rate
 JOB_TIMEOUT = 600  # seconds; each job takes a few seconds once torch is imported
+# The model config's 1e-4 moves a LoRA so little in a few steps that generation changes by a
+# few 16-bit steps; this makes its effect plain (test_a_lora_changes_what_is_generated).
+LORA_RATE = 3e-3
 
 
 def environment() -> dict[str, str]:
@@ -97,14 +100,25 @@ def rename_keys(source: Path, target: Path, old: str, new: str) -> None:
     target.write_bytes(struct.pack("<Q", len(text)) + text + data)
 
 
-def write_export(folder: Path, level: float = 0.3) -> Path:
-    """A folder shaped like `curator export`'s output, by hand: real export refuses silence."""
+def write_export(
+    folder: Path,
+    level: float = 0.3,
+    files: tuple[int, int] = (4, 1),
+    samples: int = 3 * SR,
+    random_crop: bool = True,
+) -> Path:
+    """A folder shaped like `curator export`'s output, by hand: real export refuses silence.
+
+    files: (training, validation) file counts, each `samples` long; random_crop False crops
+    every file at its start, so the model sees the same clips each epoch.
+    """
     rng = np.random.default_rng(0)
     manifest = []
-    for split, count in (("train", 4), ("validation", 1)):
+    splits = [(s, n) for s, n in zip(("train", "validation"), files, strict=True) if n]
+    for split, count in splits:
         (folder / split).mkdir(parents=True, exist_ok=True)
         for index in range(count):
-            t = np.arange(3 * SR) / SR
+            t = np.arange(samples) / SR
             mono = level * (
                 np.sin(2 * np.pi * 110 * (index + 1) * t) + 0.1 * rng.standard_normal(t.size)
             )
@@ -113,12 +127,15 @@ def write_export(folder: Path, level: float = 0.3) -> Path:
             manifest.append({"filepath": name, "prompt": f"a dark trap beat number {index}"})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
     (folder / "custom_metadata.py").write_text(METADATA_MODULE)
-    for split, name in (
-        ("train", "dataset_config.json"),
-        ("validation", "val_dataset_config.json"),
-    ):
+    names = ("dataset_config.json", "val_dataset_config.json")
+    for (split, _), name in zip(splits, names[: len(splits)], strict=True):
         dataset = {"id": split, "path": split, "custom_metadata_module": "custom_metadata.py"}
-        config = {"dataset_type": "audio_dir", "datasets": [dataset], "drop_last": split == "train"}
+        config = {
+            "dataset_type": "audio_dir",
+            "datasets": [dataset],
+            "drop_last": split == "train",
+            "random_crop": random_crop,
+        }
         (folder / name).write_text(json.dumps(config))
     return folder
 
@@ -198,7 +215,10 @@ def cancelled_lora_job(
 ) -> Iterator[tuple[Path, int]]:
     """A LoRA fine-tune of many steps, sent SIGTERM once it has done two; (folder, exit code)."""
     job = tmp_path_factory.mktemp("lora")
-    config = train_config(tiny, export_dir, lora={"rank": 2}, steps=1000, checkpoint_every=1000)
+    lora = {"rank": 2}
+    config = train_config(
+        tiny, export_dir, lora=lora, steps=1000, checkpoint_every=1000, learning_rate=LORA_RATE
+    )
     process = start("train", job, config)
     deadline = time.monotonic() + JOB_TIMEOUT
     while len(progress(job)) < 2 and process.poll() is None and time.monotonic() < deadline:
@@ -214,7 +234,10 @@ def resumed_lora_job(
     """The cancelled job run again with `resume`, two steps further; (folder, cancelled step)."""
     job, _ = cancelled_lora_job
     stopped_at = progress(job)[-1]["step"]
-    config = train_config(tiny, export_dir, lora={"rank": 2}, steps=stopped_at + 2, resume=True)
+    lora = {"rank": 2}
+    config = train_config(
+        tiny, export_dir, lora=lora, steps=stopped_at + 2, resume=True, learning_rate=LORA_RATE
+    )
     run("train", job, config)
     return job, stopped_at
 
@@ -377,3 +400,96 @@ def test_a_checkpoint_that_needs_pickle_is_refused_unless_trusted(
     assert run("generate", trusted, config) == 1
     assert marker.read_text() == "ran"
     assert "does not match the model" in result(trusted)["error"]
+
+
+# ---------------------------------------------------------------- training learns
+
+
+@pytest.fixture(scope="session")
+def overfit_job(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A full fine-tune that sees one batch over and over: two files exactly one crop long,
+    cropped at their start, batch 2, 40 steps at a learning rate of 3e-3."""
+    folder = tmp_path_factory.mktemp("overfit")
+    sample_size = json.loads(tiny["model_config"].read_text())["sample_size"]
+    export = write_export(folder / "export", files=(2, 0), samples=sample_size, random_crop=False)
+    config = train_config(tiny, export, steps=40, checkpoint_every=1000, learning_rate=3e-3)
+    run("train", folder / "job", config)
+    return folder / "job"
+
+
+def tensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def test_training_overfits_one_batch(overfit_job: Path, tiny: dict[str, Path]) -> None:
+    """The loss on a repeated batch falls by more than half and the trained weights move.
+
+    Each step's loss is computed before its update, so the first is the base weights' loss.
+    The diffusion loss draws a new noise level each step, hence the mean of the last ten; the
+    run is seeded, so the figures are the same every time (about 1.05, then 0.2).
+    """
+    assert result(overfit_job)["status"] == "succeeded", (overfit_job / "log.txt").read_text()
+    losses = [line["loss"] for line in progress(overfit_job)]
+    assert len(losses) == 40
+    assert np.mean(losses[-10:]) < 0.5 * losses[0], losses
+    before, after = tensors(tiny["ckpt"]), tensors(overfit_job / "model.safetensors")
+    assert set(before) == set(after)
+    moved = {k for k in before if not np.array_equal(before[k], after[k])}
+    # The DiT's fixed Fourier features, rotary frequencies and LayerNorms' zero betas are
+    # buffers: no optimizer sees them.
+    fixed = {k for k in before if k.endswith((".beta", ".inv_freq")) or ".timestep_features." in k}
+    dit = {k for k in before if k.startswith("model.")}
+    assert dit - fixed == moved & dit, sorted(dit - fixed - moved)
+    assert {k for k in before if k.startswith("conditioner.")} <= moved
+    assert not {k for k in moved if k.startswith("pretransform.")}, "the autoencoder is frozen"
+
+
+# Generates the same prompt with the same seed three times in one process, with what the
+# generate job runs (run_generate): the base, the base with a LoRA, the base with another.
+GENERATE_THREE = """
+import json, sys
+from pathlib import Path
+from training.generate import run_generate
+
+config, out = json.loads(sys.argv[1]), Path(sys.argv[2])
+for name, lora in (("base", None), ("lora", sys.argv[3]), ("zero", sys.argv[4])):
+    run_generate(out / name, {**config, "loras": [{"path": lora}] if lora else []})
+"""
+
+
+def zero_lora(source: Path, target: Path) -> Path:
+    """The LoRA with its B matrices zeroed: B @ A adds nothing, as a LoRA does before training."""
+    from safetensors.numpy import save_file
+
+    weights = tensors(source)
+    save_file({k: v * 0 if k.endswith(".lora_B") else v for k, v in weights.items()}, str(target))
+    return target
+
+
+def test_a_lora_changes_what_is_generated(
+    resumed_lora_job: tuple[Path, int], tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    """Same prompt and seed: the trained LoRA changes the audio far beyond 16-bit rounding,
+    while a LoRA whose B matrices are zero leaves it bit for bit the same (so the comparison
+    can fail: generation is deterministic, and attaching adapters alone changes nothing)."""
+    lora = resumed_lora_job[0] / "lora.safetensors"
+    zero = zero_lora(lora, tmp_path / "zero.lora.safetensors")
+    config = generate_config(tiny, prompts=["a dark trap beat"], steps=3, cfg_scale=4, seed=7)
+    arguments = [json.dumps(config), str(tmp_path), str(lora), str(zero)]
+    subprocess.run(
+        [str(PYTHON), "-c", GENERATE_THREE, *arguments],
+        check=True,
+        env=environment(),
+        timeout=JOB_TIMEOUT,
+    )
+    audio = {
+        name: sf.read(tmp_path / name / "audio" / "01-a-dark-trap-beat.wav")[0]
+        for name in ("base", "lora", "zero")
+    }
+    rms = {name: float(np.sqrt(np.mean(a**2))) for name, a in audio.items()}
+    change = float(np.sqrt(np.mean((audio["lora"] - audio["base"]) ** 2)))
+    # 16-bit rounding alone differs by an rms of 1/32768/sqrt(12), under 1e-5.
+    assert rms["base"] > 0.01 and change > 1e-3 * rms["base"] and change > 1e-4, (change, rms)
+    assert np.array_equal(audio["zero"], audio["base"])

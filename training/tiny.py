@@ -197,6 +197,21 @@ def tiny_model_config(t5_path: Path) -> dict[str, Any]:
     }
 
 
+def narrow_posterior(model: Any) -> None:
+    """Make the VAE encoder's posterior as narrow as a trained one's (std about 1e-4).
+
+    At random init the scale half of its output gives a std near 0.7, so each encoding of the
+    same clip draws a different latent and no model can fit a batch below that noise floor;
+    a trained VAE encodes a clip to nearly the same latent every time.
+    """
+    import torch
+
+    last = model.pretransform.model.encoder.layers[-1]
+    with torch.no_grad():
+        last.weight_g[LATENT_DIM:] = 0.0
+        last.bias[LATENT_DIM:] = -10.0  # softplus(-10) is 5e-5
+
+
 def build_tiny(out_dir: Path) -> dict[str, Any]:
     """Write the tiny model's T5 folder, config and random weights; return the file paths."""
     import torch
@@ -212,6 +227,7 @@ def build_tiny(out_dir: Path) -> dict[str, Any]:
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     torch.manual_seed(0)
     model = create_model_from_config(config)
+    narrow_posterior(model)
     weights = out_dir / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     n_params = sum(p.numel() for p in model.parameters())
