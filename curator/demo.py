@@ -152,6 +152,24 @@ _PROGRESSIONS = {
 }
 _CHORD_BEATS = (8, 4, 2, 2)
 
+
+@dataclass(frozen=True)
+class Arrangement:
+    """Who plays a beat's parts and what its chords loop: the demo's own by default.
+
+    Benchmarks play the same beats from other soundfonts and with loops chosen for music
+    rather than for key estimators (no tonic pedal, modal progressions, even chord lengths).
+    `progressions` maps a scale to its loops (None: the demo's); melodic soundfonts only.
+    """
+
+    soundfont: str = DEMO_SOUNDFONT
+    progressions: dict[str, tuple[tuple[int, ...], ...]] | None = None
+    chord_beats: tuple[float, ...] = _CHORD_BEATS
+    tonic_pedal: bool = True
+
+
+DEMO_ARRANGEMENT = Arrangement()
+
 _GAINS = {"kick": 0.9, "snare": 0.55, "clap": 0.55, "hi-hat": 0.22, "open hat": 0.18}
 _GAINS |= {"808": 0.85, "deep sub": 0.75} | dict.fromkeys(MELODIC, 0.4)
 
@@ -293,7 +311,7 @@ _SYNTH_DRUMS = 0.35
 
 
 def _drum_stems(
-    spec: BeatSpec, grid: _Grid, kicks: list[Hit], rng: np.random.Generator
+    spec: BeatSpec, grid: _Grid, kicks: list[Hit], rng: np.random.Generator, font: str
 ) -> dict[str, np.ndarray]:
     """Render each drum tag of the spec onto its own stem, from one kit or a synthesiser."""
     parts: dict[str, list[Hit]] = {
@@ -303,7 +321,8 @@ def _drum_stems(
         "hi-hat": _hat_hits(spec, grid, rng),
         "open hat": _open_hat_hits(spec, grid),
     }
-    kit = corpus_fonts.GM_KITS[int(rng.integers(len(corpus_fonts.GM_KITS)))]
+    kits = corpus_fonts.soundfont(font).kits
+    kit = kits[int(rng.integers(len(kits)))]
     stems = {}
     for tag, hits in parts.items():
         synthesised = rng.random() < _SYNTH_DRUMS  # drawn for every tag: the stream stays put
@@ -316,7 +335,7 @@ def _drum_stems(
         else:
             note = kit.notes[tag][sound_seed % len(kit.notes[tag])]
             notes = [_note(grid, beat, 0.1, note, velocity) for beat, velocity in hits]
-            stems[tag] = _sampled(grid, notes, kit.bank, kit.program, drums=True)
+            stems[tag] = _sampled(grid, notes, kit.bank, kit.program, font, drums=True)
     return stems
 
 
@@ -343,11 +362,14 @@ def _note(grid: _Grid, beat: float, beats: float, pitch: int, velocity: float) -
     return CorpusNote(grid.frame(beat) / rate, grid.frame(beats) / rate, pitch, velocity)
 
 
-def _sampled(grid: _Grid, notes: list[CorpusNote], bank: int, program: int, drums: bool = False):
-    """Notes played by a MuseScore General preset, mono."""
-    font = corpus_fonts.soundfont(DEMO_SOUNDFONT)
+def _sampled(
+    grid: _Grid, notes: list[CorpusNote], bank: int, program: int, font: str, drums: bool = False
+):
+    """Notes played by a preset of the soundfont (the demo's: MuseScore General), mono."""
     renderer = corpus_fonts.renderer(grid.sample_rate)
-    stereo = renderer.render(font, bank, program, notes, grid.frames, drums=drums)
+    stereo = renderer.render(
+        corpus_fonts.soundfont(font), bank, program, notes, grid.frames, drums=drums
+    )
     return stereo.mean(axis=1).astype(np.float64)
 
 
@@ -360,26 +382,29 @@ class _Chord:
     length: float  # beats
     root: int  # pitch class
     tones: tuple[int, ...]  # pitch classes, root first
-    tonic: int  # pitch class of the key, held over every chord as a pedal
+    tonic: int | None  # pitch class of the key, held over every chord as a pedal (or none)
 
 
-def _chords(spec: BeatSpec, grid: _Grid, rng: np.random.Generator) -> list[_Chord]:
+def _chords(
+    spec: BeatSpec, grid: _Grid, rng: np.random.Generator, arrangement: Arrangement
+) -> list[_Chord]:
     """Loop a diatonic progression over the whole beat, slower when felt in half time."""
-    progression = _PROGRESSIONS[spec.scale][int(rng.integers(4))]
+    loops = (arrangement.progressions or _PROGRESSIONS)[spec.scale]
+    progression = loops[int(rng.integers(len(loops)))]
     stretch = 2 if spec.half_time else 1
     chords, beat = [], 0.0
     while grid.frame(beat) < grid.frames:
-        for degree, beats in zip(progression, _CHORD_BEATS, strict=True):
-            chords.append(_triad(spec, degree, beat, beats * stretch))
+        for degree, beats in zip(progression, arrangement.chord_beats, strict=True):
+            chords.append(_triad(spec, degree, beat, beats * stretch, arrangement.tonic_pedal))
             beat += beats * stretch
     return chords
 
 
-def _triad(spec: BeatSpec, degree: int, start: float, length: float) -> _Chord:
+def _triad(spec: BeatSpec, degree: int, start: float, length: float, pedal: bool) -> _Chord:
     """Stack scale thirds on a degree, so every chord stays inside the key."""
     tonic, steps = NOTE_NAMES.index(spec.key), SCALES[spec.scale]
     tones = tuple((tonic + steps[(degree + i) % 7]) % 12 for i in (0, 2, 4))
-    return _Chord(start, length, tones[0], tones, tonic)
+    return _Chord(start, length, tones[0], tones, tonic if pedal else None)
 
 
 def _voice(pitch_class: int, low: int) -> int:
@@ -394,7 +419,8 @@ def _root_position(chord: _Chord, low: int) -> list[int]:
     diatonic) is what lets listeners and key estimators tell the key from its neighbours.
     """
     root = _voice(chord.root, low)
-    return [root + (pc - chord.root) % 12 for pc in (*chord.tones, chord.tonic)]
+    above = root + (chord.tonic - chord.root) % 12 if chord.tonic is not None else root + 12
+    return [root + (pc - chord.root) % 12 for pc in chord.tones] + [above]
 
 
 # ---------------------------------------------------------------------------- melodic parts
@@ -457,7 +483,7 @@ _PROGRAMS = {
 }
 
 
-def _melodic_stem(tag: str, chords: list[_Chord], grid: _Grid, rng: np.random.Generator):
+def _melodic_stem(tag: str, chords: list[_Chord], grid: _Grid, rng: np.random.Generator, font: str):
     """The part played by one of the General MIDI presets that make the tag."""
     play, longest = _PARTS[tag]
     programs = _PROGRAMS[tag]
@@ -466,7 +492,7 @@ def _melodic_stem(tag: str, chords: list[_Chord], grid: _Grid, rng: np.random.Ge
         _note(grid, start, min(beats, longest / grid.beat_seconds), midi, velocity)
         for start, beats, midi, velocity in play(chords)
     ]
-    return _sampled(grid, notes, 0, program)
+    return _sampled(grid, notes, 0, program, font)
 
 
 def _bass_stem(
@@ -501,24 +527,35 @@ def _chord_at(chords: list[_Chord], beat: float) -> _Chord:
 # ---------------------------------------------------------------------------- mixing
 
 
-def render_stems(spec: BeatSpec, sample_rate: int = 44100, seed: int = 0) -> dict[str, np.ndarray]:
+def render_stems(
+    spec: BeatSpec,
+    sample_rate: int = 44100,
+    seed: int = 0,
+    arrangement: Arrangement = DEMO_ARRANGEMENT,
+) -> dict[str, np.ndarray]:
     """Each tag of the spec rendered alone, mono float64, keyed by tag (rolls live in hi-hat)."""
     rng = _beat_rng(spec, seed)
     grid = _grid_for(spec, sample_rate)
     kicks = _kick_hits(spec, grid, rng)  # drawn once: the 808 plays along with the kick
-    chords = _chords(spec, grid, rng)
-    stems = _drum_stems(spec, grid, kicks, rng)
+    chords = _chords(spec, grid, rng, arrangement)
+    font = arrangement.soundfont
+    stems = _drum_stems(spec, grid, kicks, rng, font)
     for tag in spec.instruments:
         if tag in MELODIC:
-            stems[tag] = _melodic_stem(tag, chords, grid, rng)
+            stems[tag] = _melodic_stem(tag, chords, grid, rng, font)
     bass = "808" if "808" in spec.instruments else "deep sub"
     stems[bass] = _bass_stem(spec, chords, kicks, grid, rng)
     return stems
 
 
-def render_beat(spec: BeatSpec, sample_rate: int = 44100, seed: int = 0) -> np.ndarray:
+def render_beat(
+    spec: BeatSpec,
+    sample_rate: int = 44100,
+    seed: int = 0,
+    arrangement: Arrangement = DEMO_ARRANGEMENT,
+) -> np.ndarray:
     """The stereo mix of a beat: float32, shape (frames, 2), peak at about -1 dBFS."""
-    stems = render_stems(spec, sample_rate, seed)
+    stems = render_stems(spec, sample_rate, seed, arrangement)
     pans = _pans(spec, _beat_rng(spec, seed, stream=1))
     mix = np.zeros((2, _grid_for(spec, sample_rate).frames))
     for tag, stem in stems.items():

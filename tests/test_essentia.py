@@ -48,6 +48,36 @@ def sustained_tone(f0: float, seconds: float = SECONDS) -> np.ndarray:
     return 0.3 * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 4))
 
 
+def click_track(bpm: float, hats: bool, seconds: float = 12.0) -> np.ndarray:
+    """A kick on every beat, every other one softer (a half-time accent), and 8th hats if asked."""
+    t = np.arange(int(0.08 * RATE)) / RATE
+    kick = np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.03)
+    hat = np.diff(np.random.default_rng(0).standard_normal(len(t)), prepend=0) * np.exp(-t / 0.01)
+    out, period = np.zeros(int(seconds * RATE)), 60.0 / bpm
+    for i, at in enumerate(np.arange(0.0, seconds - 0.1, period / 2)):
+        start = int(at * RATE)
+        if i % 2 == 0:
+            out[start : start + len(t)] += kick * (1.0 if i % 4 == 0 else 0.4)
+        if hats:
+            out[start : start + len(t)] += 0.6 * hat
+    return 0.5 * out / np.abs(out).max()
+
+
+def scale_tones(weights: dict[int, float], seconds: float = 8.0) -> np.ndarray:
+    """Pitch classes (0 = C) played as plucked notes in turn over two octaves, at these levels."""
+    t = np.arange(int(0.5 * RATE)) / RATE
+    out, at = np.zeros(int(seconds * RATE)), 0
+    while at + len(t) <= len(out):
+        for pc, level in weights.items():
+            for octave in (48, 60):
+                f0 = 440.0 * 2 ** ((octave + pc - 69) / 12)
+                note = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3))
+                if at + len(t) <= len(out):
+                    out[at : at + len(t)] += level * note * np.exp(-t / 0.25)
+            at += len(t) // 2
+    return 0.3 * out / np.abs(out).max()
+
+
 def irregular_notes(seed: int, seconds: float = SECONDS) -> np.ndarray:
     """Plucked notes 0.25-1.1 s apart at random: onsets, but no steady beat (rubato at worst)."""
     rng = np.random.default_rng(seed)
@@ -181,6 +211,40 @@ def test_agreement_allows_double_and_half_but_not_three_quarters() -> None:
     assert confidence.agreement(81.0, 108.0) == confidence.DISAGREEMENT < BAR
 
 
+def test_unsubdivided_beats_doubt_their_octave(degara) -> None:
+    """Kicks at 140 with nothing between them may be the 8ths of a beat at 70; with 8th hats
+    between them they are beats. At 100 BPM half the tempo (50) is no tempo: no doubt."""
+    ambiguous, subdivided, slow = (
+        by_name(degara.analyze([segment(click_track(bpm, hats))])[0])["tempo"]
+        for bpm, hats in ((140.0, False), (140.0, True), (100.0, False))
+    )
+    assert ambiguous.value == pytest.approx(140.0, rel=0.04)
+    assert subdivided.value == pytest.approx(140.0, rel=0.04)
+    assert ambiguous.confidence < BAR <= slow.confidence
+    assert subdivided.confidence > ambiguous.confidence + 0.3
+
+
+def test_a_key_as_likely_as_its_relative_gets_low_confidence(degara) -> None:
+    """The seven notes of C major at one level fit A minor as well; the C major triad loud
+    over the same scale does not."""
+    diatonic = {pc: 1.0 for pc in (0, 2, 4, 5, 7, 9, 11)}
+    ambiguous = by_name(degara.analyze([segment(scale_tones(diatonic))])[0])
+    clear = by_name(degara.analyze([segment(scale_tones(diatonic | {0: 3.0, 4: 2.0, 7: 2.5}))])[0])
+    assert (clear["key"].text, clear["scale"].text) == ("C", "major")
+    assert clear["key"].confidence >= BAR > ambiguous["key"].confidence
+
+
+def test_key_margin_is_the_lead_over_the_relative_and_fifths() -> None:
+    c_major = confidence.KK_MAJOR  # a profile exactly like the reference: a clear lead
+    assert confidence.key_margin(c_major, 0, "major") == 1.0
+    assert confidence.key_margin(c_major, 9, "minor") == 0.0  # the relative fits worse
+    assert confidence.rivals(9, "minor") == [(0, "major"), (4, "minor"), (2, "minor")]
+    flat = np.array([1.0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])  # C major's notes, none louder
+    assert 0.0 < confidence.key_margin(flat, 0, "major") < 0.5
+    assert confidence.key_margin(flat, 9, "minor") == 0.0
+    assert confidence.key_margin(np.zeros(12), 0, "major") == 0.0
+
+
 def test_multifeature_confidence_is_essentias_own(beats) -> None:
     plugin = EssentiaAnalyzer()
     plugin.setup(PluginContext(settings={"bpm_method": "multifeature"}))
@@ -253,7 +317,8 @@ class FakeTempoCnn:
 
     def __call__(self, audio: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         self.lengths.append(len(audio))
-        return 140.0, np.array([140.0, 140.0, 140.0, 70.0]), np.array([0.9, 0.9, 0.9, 0.5])
+        # beats[1] is at 75 BPM: three patches read it, one reads half of it.
+        return 75.0, np.array([75.0, 75.0, 75.0, 37.5]), np.array([0.9, 0.9, 0.9, 0.5])
 
 
 def test_tempocnn_graph_is_used_when_given(beats, monkeypatch, tmp_path: Path) -> None:
@@ -267,7 +332,7 @@ def test_tempocnn_graph_is_used_when_given(beats, monkeypatch, tmp_path: Path) -
     found = by_name(plugin.analyze([segment(beats[1][1])])[0])
     assert plugin._tempo.predict.graph == str(graph)
     assert plugin._tempo.predict.lengths == [int(SECONDS * analyzer.TEMPOCNN_RATE)]
-    assert found["tempo"].value == 140.0
+    assert found["tempo"].value == 75.0
     # Three of four patches agree with probability 0.9: at most 0.675, scaled by the pulse check.
     assert 0.0 < found["tempo"].confidence <= 0.675 + 1e-9
 

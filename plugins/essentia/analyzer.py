@@ -12,6 +12,7 @@ import numpy as np
 import soxr
 
 from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, to_channels
+from curator.music import NOTE_NAMES
 
 from . import confidence
 from .settings import EssentiaSettings
@@ -21,6 +22,9 @@ TEMPOCNN_RATE = 11025  # what the TempoCNN models were trained on
 # Essentia spells five keys with flats; the rest of Curator (vocabularies, demo truth) sharps.
 SHARPS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
 SILENCE_LUFS = -70.0  # EBU R128's absolute gate: nothing quieter counts
+KEY_FRAME = 4096  # KeyExtractor's frame and hop
+PCP_THRESHOLD = 0.2  # KeyExtractor's: profile bins under this share of the loudest count as 0
+A_TO_C = 3  # HPCP bins start at A (its 440 Hz reference), Curator's pitch classes at C
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class TempoEstimate:
 
 
 class EssentiaAnalyzer(Analyzer):
-    """Tempo (RhythmExtractor2013 or TempoCNN), key and scale (KeyExtractor), loudness (R128)."""
+    """Tempo (RhythmExtractor2013 or TempoCNN), key and scale (KeyExtractor's), loudness (R128)."""
 
     name = "essentia"
     version = "1"
@@ -47,9 +51,7 @@ class EssentiaAnalyzer(Analyzer):
         loudness = ("loudness",) if self.settings.loudness else ()
         self.measures = ("tempo", "key", "scale", *loudness)
         self._tempo = _tempo_estimator(self.settings)
-        self._key = es.KeyExtractor(
-            profileType=self.settings.key_profile, sampleRate=self.sample_rate
-        )
+        self._key = KeyFinder(self.settings.key_profile, self.sample_rate)
         self._loudness = es.LoudnessEBUR128(sampleRate=self.sample_rate)
 
     def analyze(self, batch: Sequence[SegmentAudio]) -> list[list[Measurement]]:
@@ -75,20 +77,25 @@ class EssentiaAnalyzer(Analyzer):
         return found
 
     def _tempo_measurements(self, mono: np.ndarray, power: np.ndarray) -> list[Measurement]:
-        """The tempo, folded into the range; none when the estimator found no beat at all."""
+        """The tempo, folded into the range; none when the estimator found no beat at all.
+
+        The octave is checked on the folded tempo, the one reported, whichever estimator ran.
+        """
         curve = confidence.onset_curve(power, self.sample_rate)
         estimate = self._tempo(mono, self.sample_rate, curve)
         if not estimate.bpm > 0:
             return []
         bpm = fold_tempo(estimate.bpm, self.settings.tempo_min, self.settings.tempo_max)
-        return [Measurement("tempo", value=round(bpm, 2), confidence=_unit(estimate.confidence))]
+        sure = estimate.confidence * confidence.octave_certainty(curve, bpm)
+        return [Measurement("tempo", value=round(bpm, 2), confidence=_unit(sure))]
 
     def _key_measurements(self, mono: np.ndarray, power: np.ndarray) -> list[Measurement]:
-        key, scale, strength = self._key(mono)
-        sure = _unit(strength * confidence.tonality(power, self.sample_rate))
+        found = self._key(mono)
+        margin = confidence.key_margin(found.pcp, NOTE_NAMES.index(found.key), found.scale)
+        sure = _unit(found.strength * confidence.tonality(power, self.sample_rate) * margin)
         return [
-            Measurement("key", text=SHARPS.get(key, key), confidence=sure),
-            Measurement("scale", text=scale, confidence=sure),
+            Measurement("key", text=found.key, confidence=sure),
+            Measurement("scale", text=found.scale, confidence=sure),
         ]
 
     def _loudness_measurement(self, audio: np.ndarray) -> Measurement:
@@ -106,6 +113,55 @@ def fold_tempo(bpm: float, low: float, high: float) -> float:
     while bpm < low:
         bpm *= 2
     return bpm
+
+
+@dataclass(frozen=True)
+class KeyEstimate:
+    """A key (spelled with sharps), its strength, and the pitch-class profile it came from."""
+
+    key: str
+    scale: str
+    strength: float
+    pcp: np.ndarray  # 12 bins, C first
+
+
+class KeyFinder:
+    """Essentia's KeyExtractor, its network spelled out with its own parameters.
+
+    Same algorithms, same settings, so the same keys and strengths; written out so that the
+    mean HPCP it correlates with the key profile is kept for the confidence (key_margin).
+    """
+
+    def __init__(self, profile: str, rate: int) -> None:
+        self.window = es.Windowing(type="hann", size=KEY_FRAME)
+        self.spectrum = es.Spectrum(size=KEY_FRAME)
+        band = {"minFrequency": 25.0, "maxFrequency": 3500.0, "sampleRate": rate}
+        self.peaks = es.SpectralPeaks(
+            orderBy="magnitude", magnitudeThreshold=1e-4, maxPeaks=60, **band
+        )
+        self.whitening = es.SpectralWhitening(maxFrequency=3500.0, sampleRate=rate)
+        self.hpcp = es.HPCP(
+            size=12, referenceFrequency=440.0, harmonics=4, bandPreset=False, nonLinear=False,
+            normalized="none", weightType="cosine", windowSize=1.0, maxShifted=False, **band,
+        )  # fmt: skip
+        self.key = es.Key(
+            profileType=profile, pcpSize=12, usePolyphony=False, useThreeChords=False,
+            numHarmonics=4, slope=0.6,
+        )  # fmt: skip
+
+    def __call__(self, mono: np.ndarray) -> KeyEstimate:
+        frames = es.FrameGenerator(mono, frameSize=KEY_FRAME, hopSize=KEY_FRAME)
+        profiles = [self._frame_hpcp(frame) for frame in frames]
+        mean = np.mean(profiles, axis=0) if profiles else np.zeros(12)
+        pcp = mean / mean.max() if mean.max() > 0 else mean
+        pcp = np.where(pcp < PCP_THRESHOLD, 0.0, pcp).astype(np.float32)
+        key, scale, strength, _ = self.key(pcp)
+        return KeyEstimate(SHARPS.get(key, key), scale, float(strength), np.roll(pcp, -A_TO_C))
+
+    def _frame_hpcp(self, frame: np.ndarray) -> np.ndarray:
+        spectrum = self.spectrum(self.window(frame))
+        frequencies, magnitudes = self.peaks(spectrum)
+        return self.hpcp(frequencies, self.whitening(spectrum, frequencies, magnitudes))
 
 
 def _tempo_estimator(settings: EssentiaSettings) -> Any:

@@ -21,6 +21,18 @@ MULTIFEATURE_BITS = (0.0, 1.5, 3.5, 5.32)
 MULTIFEATURE_SCORE = (0.0, 0.7, 0.95, 1.0)
 NOISE_FLATNESS = 0.4  # median spectral flatness at which a segment counts as pure noise
 KEY_BAND = (60.0, 5000.0)  # where key-bearing partials are, Hz
+# Octave: the slowest tempo music is written at (half a tempo below it is no rival), and the
+# pulse halfway between beats, as a share of the beat's own, from which the beats count as
+# subdivided (below the first, the beats may be the 8ths of a beat at half the tempo). Both
+# chosen on the benchmark's tuning set (bench/analyzer_bench.py), not on its held-out one.
+SLOWEST_BPM = 60.0
+SUBDIVIDED = (0.3, 0.8)
+# Key: the Krumhansl-Kessler profiles (1982), from the tonic up, as a second opinion beside
+# the estimator's own; and the lead in correlation over the key's relative and fifths at which
+# the choice counts as clear (chosen on the tuning set, like SUBDIVIDED).
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+CLEAR_KEY_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,59 @@ def tempocnn_confidence(
     agreeing = np.abs(np.asarray(local_bpm) / bpm - 1) <= TOLERANCE
     share = float(np.asarray(probabilities)[agreeing].sum() / len(local_bpm))
     return min(1.0, share) * pulse(curve, bpm)
+
+
+def octave_certainty(curve: OnsetCurve, bpm: float) -> float:
+    """0..1: the beats at `bpm` are subdivided, so they are not the 8ths of a beat half as fast.
+
+    Trap is written at 60-80 and 130-160 BPM and a tracker can lock onto either octave;
+    the onset curve repeats at twice the beat period whatever the tempo (every periodic
+    curve does), so a peak there settles nothing. What tells a beat from a subdivision is
+    what lies between beats: hats or kicks halfway between them repeat at half the period.
+    When nothing does and half the tempo is still a tempo music is written at, the reading
+    may be double the true one. The reverse doubt (a beat at 75-80 whose double, 150-160,
+    is the true tempo) has no such sign: on rendered beats the pulse at half the period was
+    as strong for either, so it is not scored; raise tempo_max for fast trap instead.
+    """
+    if bpm / 2 < SLOWEST_BPM or len(curve.values) < 4:
+        return 1.0
+    ac = autocorrelation(curve.values)
+    lag = 60.0 / bpm * curve.frame_rate
+    beat = _periodicity(ac, lag)
+    if beat <= 0:
+        return 1.0  # no pulse at all: pulse() already scores that
+    low, high = SUBDIVIDED
+    return float(np.clip((_periodicity(ac, lag / 2) / beat - low) / (high - low), 0.0, 1.0))
+
+
+def key_correlations(pcp: np.ndarray) -> dict[tuple[int, str], float]:
+    """Pearson correlation of a pitch-class profile (C first) with each of the 24 keys."""
+    if not np.ptp(pcp) > 0:
+        return {(tonic, scale): 0.0 for tonic in range(12) for scale in ("major", "minor")}
+    return {
+        (tonic, scale): float(np.corrcoef(pcp, np.roll(profile, tonic))[0, 1])
+        for scale, profile in (("major", KK_MAJOR), ("minor", KK_MINOR))
+        for tonic in range(12)
+    }
+
+
+def rivals(tonic: int, scale: str) -> list[tuple[int, str]]:
+    """The keys most often mistaken for this one: its relative, and its fifths up and down."""
+    relative = ((tonic + 9) % 12, "minor") if scale == "major" else ((tonic + 3) % 12, "major")
+    return [relative, ((tonic + 7) % 12, scale), ((tonic + 5) % 12, scale)]
+
+
+def key_margin(pcp: np.ndarray, tonic: int, scale: str) -> float:
+    """0..1: how clearly the profile prefers the key over its relative and its fifths.
+
+    A loop such as i-VI-III-VII holds exactly the notes of its relative major, and key
+    estimators pick either with a high strength; what separates them is how much better
+    one fits. Scored with other profiles (Krumhansl-Kessler) than the estimator's, so a
+    choice they do not share counts as unclear too. 1 from a lead of CLEAR_KEY_MARGIN.
+    """
+    scores = key_correlations(pcp)
+    lead = scores[(tonic, scale)] - max(scores[key] for key in rivals(tonic, scale))
+    return float(np.clip(lead / CLEAR_KEY_MARGIN, 0.0, 1.0))
 
 
 def tonality(power: np.ndarray, sample_rate: int) -> float:
