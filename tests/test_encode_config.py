@@ -1,0 +1,67 @@
+"""`curator encode`'s and `curator train`'s new options, checked before any job starts (no
+.venv-train needed): one clear line for each bad input, nothing launched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curator.errors import CuratorError
+from curator.jobs.config import encode_config, train_config
+from curator.project import Project
+
+
+def model_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "dataset_config.json").write_text("{}\n")
+    config = tmp_path / "model_config.json"
+    config.write_text(json.dumps({"model_type": "diffusion_cond"}))
+    ckpt = tmp_path / "model.safetensors"
+    ckpt.write_bytes(b"weights")
+    return export, config, ckpt
+
+
+def test_encode_config_defaults_beside_the_export_and_checks_its_inputs(
+    curator_project: Project, tmp_path: Path
+) -> None:
+    export, config, ckpt = model_files(tmp_path)
+    made = encode_config(curator_project, export_dir=export, model_config=config, ckpt=ckpt)
+    assert made["out_dir"] == str(tmp_path / "export-latents")
+    assert made["batch_size"] == 8 and made["export_dir"] == str(export)
+    with pytest.raises(CuratorError, match="no such export folder"):
+        encode_config(curator_project, export_dir=tmp_path / "x", model_config=config, ckpt=ckpt)
+    with pytest.raises(CuratorError, match="the export itself"):
+        encode_config(
+            curator_project, export_dir=export, model_config=config, ckpt=ckpt, out=export
+        )
+    (export / "latents.json").write_text("{}")
+    with pytest.raises(CuratorError, match="already a latent set"):
+        encode_config(curator_project, export_dir=export, model_config=config, ckpt=ckpt)
+
+
+def test_train_config_keeps_devices_and_dry_run_only_when_given(
+    curator_project: Project, tmp_path: Path
+) -> None:
+    export, config, _ = model_files(tmp_path)
+    plain = train_config(curator_project, export_dir=export, model_config=config, steps=2)
+    assert not {"devices", "num_nodes", "strategy", "dry_run"} & set(plain)
+    made = train_config(
+        curator_project, export_dir=export, model_config=config, steps=2, devices=2,
+        strategy="ddp", dry_run=5,
+    )  # fmt: skip
+    assert (made["devices"], made["strategy"], made["dry_run"]) == (2, "ddp", 5)
+
+
+def test_cli_encode_names_a_folder_that_is_no_export(
+    curator_project: Project, tmp_path: Path, run_cli
+) -> None:
+    _, config, ckpt = model_files(tmp_path)
+    (tmp_path / "plain").mkdir()
+    args = ("--model-config", config, "--ckpt", ckpt, "--project", curator_project.root)
+    done = run_cli("encode", tmp_path / "plain", *args, expect=1)
+    assert f"{tmp_path / 'plain'}: no dataset_config.json in it" in done.output
+    assert "Traceback" not in done.output
+    assert "no jobs yet" in run_cli("jobs", "--project", curator_project.root).output
