@@ -387,3 +387,35 @@ def test_a_dry_run_measures_and_plans(
     assert "planned: 100 steps" in printed and "the seed's 35,000 steps" in printed
     # It trained nothing: no checkpoint or model is left to resume or generate from.
     assert not list((job / "checkpoints").iterdir()) and not (job / "model.safetensors").exists()
+
+
+def test_ddp_on_two_cpu_processes_checkpoints_once_and_resumes(
+    encoded: tuple[Path, Path], exported: tuple[Path, Path], tiny: dict[str, Path]
+) -> None:
+    _, latents = encoded
+    project, _ = exported
+    done = curator(
+        "train", "--project", project, "--export", latents, "--model-config",
+        tiny["model_config"], "--ckpt", tiny["ckpt"], "--steps", 4, "--batch-size", 1,
+        "--checkpoint-every", 2, "--device", "cpu", "--devices", 2, "--strategy", "ddp", "--wait",
+    )  # fmt: skip
+    job = job_folder(project, done.stdout)
+    assert done.returncode == 0, (job / "log.txt").read_text()[-4000:]
+    log = (job / "log.txt").read_text()
+    assert "distributed_backend=gloo" in log and "MEMBER: 2/2" in log
+    # One process writes: each step once, one set of checkpoints, no leftovers.
+    lines = [json.loads(x) for x in (job / "progress.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert sorted(p.name for p in (job / "checkpoints").iterdir()) == [
+        "step-00000002.ckpt",
+        "step-00000004.ckpt",
+    ]
+    assert result(job)["outputs"]["steps"] == 4
+    done = curator(
+        "train", "--project", project, "--resume", job.name, "--steps", 6, "--wait"
+    )  # fmt: skip
+    resumed = job_folder(project, done.stdout)
+    assert done.returncode == 0, (resumed / "log.txt").read_text()[-4000:]
+    lines = [json.loads(x) for x in (resumed / "progress.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [5, 6]
+    assert "MEMBER: 2/2" in (resumed / "log.txt").read_text()

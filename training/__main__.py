@@ -25,6 +25,14 @@ def offline() -> None:
     os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 
+def first_process() -> bool:
+    """Whether this is the run's first process (Lightning starts one per device and machine)."""
+    rank = os.environ.get("RANK")
+    if rank is not None:
+        return rank == "0"
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
 def run_job(job_dir: Path, kind: str, cancel: Cancellation) -> int:
     """Run a train, generate or encode job and write result.json, whatever happens."""
     try:
@@ -42,15 +50,18 @@ def run_job(job_dir: Path, kind: str, cancel: Cancellation) -> int:
 
             outputs = run_generate(job_dir, config)
     except JobCancelled:
-        write_result(job_dir, "cancelled")
+        if first_process():
+            write_result(job_dir, "cancelled")
         print("cancelled", flush=True)
         return CANCELLED_EXIT
     except BaseException as error:
         tail = error_tail(error)
-        write_result(job_dir, "failed", error=tail)
+        if first_process():
+            write_result(job_dir, "failed", error=tail)
         print(f"failed: {tail}", file=sys.stderr, flush=True)
         return 1
-    write_result(job_dir, "succeeded", outputs=outputs)
+    if first_process():
+        write_result(job_dir, "succeeded", outputs=outputs)
     print("succeeded", flush=True)
     return 0
 

@@ -29,6 +29,12 @@ Config keys:
 - wandb (default false): log to Weights & Biases (project `wandb_project`, default "curator").
 - trust_checkpoint (default false): load a .ckpt (ckpt, resume) that holds more than weights,
   which needs full unpickling and so could run code; without it such a file is refused.
+- devices (default 1), num_nodes (default 1), strategy (default "auto"; "ddp", "fsdp",
+  "deepspeed", ... as Lightning names them): processes per machine and machines. Lightning
+  starts the other processes of this machine itself (`python -m training.__main__ ...` again,
+  LOCAL_RANK set); on several machines each runs the same job (MASTER_ADDR, MASTER_PORT,
+  NODE_RANK set). batch_size is per process; the learning rate is not scaled. The first
+  process writes progress, checkpoints, the result and result.json.
 - dry_run: a number of steps (at least 2) to run and measure instead of training: the step
   time (after the first, warm-up, step), peak memory, a checkpoint's and the result's size, and
   from them the time and disk that steps/epochs would take, and the seed's 35,000 steps. The
@@ -87,6 +93,9 @@ DEFAULTS: dict[str, Any] = {
     "wandb_project": "curator",
     "trust_checkpoint": False,
     "dry_run": None,
+    "devices": 1,
+    "num_nodes": 1,
+    "strategy": "auto",
 }
 SEED_STEPS = 35000  # the seed fine-tune's length (14 epochs of 40,000 segments, batch 16)
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
@@ -121,7 +130,7 @@ def train_settings(config: dict[str, Any]) -> dict[str, Any]:
         raise JobError(f"precision must be one of {', '.join(PRECISIONS)}")
     if settings["device"] not in DEVICES:
         raise JobError(f"device must be one of {', '.join(DEVICES)}")
-    for key in ("batch_size", "checkpoint_every", "num_workers"):
+    for key in ("batch_size", "checkpoint_every", "num_workers", "devices", "num_nodes"):
         if int(settings[key]) < 1:
             raise JobError(f"{key} must be at least 1")
     if settings["dry_run"] is not None and int(settings["dry_run"]) < 2:
@@ -261,6 +270,13 @@ def make_callback(job_dir: Path, settings: dict[str, Any], total: int, cancel: C
             self.last_loss = float(loss.detach().float().cpu())
             assert self.clock is not None
             eta = self.clock.eta(step, total)
+            if trainer.is_global_zero:  # one process writes, however many train
+                self.report(trainer, step, eta)
+            if step % settings["checkpoint_every"] == 0 or step >= total or cancel.requested:
+                self.save(trainer, step)
+
+        def report(self, trainer: Any, step: int, eta: float | None) -> None:
+            assert self.clock is not None and self.last_loss is not None
             progress.write(
                 step=step,
                 total_steps=total,
@@ -273,8 +289,6 @@ def make_callback(job_dir: Path, settings: dict[str, Any], total: int, cancel: C
                 f"step {step}/{total} epoch {trainer.current_epoch} loss {self.last_loss:.5f}",
                 flush=True,
             )
-            if step % settings["checkpoint_every"] == 0 or step >= total or cancel.requested:
-                self.save(trainer, step)
 
         def save(self, trainer: Any, step: int) -> None:
             if step == self.saved_step or step == 0:
@@ -290,7 +304,7 @@ def make_callback(job_dir: Path, settings: dict[str, Any], total: int, cancel: C
         def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
             # Callbacks run before the module's own hook, which resets these lists.
             values = [v for losses in module.validation_step_outputs.values() for v in losses]
-            if values and not trainer.sanity_checking:
+            if values and not trainer.sanity_checking and trainer.is_global_zero:
                 loss = sum(values) / len(values)
                 validation.write(step=trainer.global_step, val_loss=loss)
                 print(f"validation at step {trainer.global_step}: loss {loss:.5f}", flush=True)
@@ -303,7 +317,9 @@ def save_checkpoint(trainer: Any, job_dir: Path, step: int, settings: dict[str, 
     path = checkpoint_path(job_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(str(tmp))
+    trainer.save_checkpoint(str(tmp))  # every process takes part; the first writes
+    if not trainer.is_global_zero:
+        return path
     os.replace(tmp, path)
     if settings["lora"]:
         adapters = path.with_name(path.stem + ".lora.safetensors")
@@ -344,7 +360,9 @@ def make_trainer(job_dir: Path, settings: dict[str, Any], callback: Any) -> Any:
         logger = pl.loggers.WandbLogger(project=settings["wandb_project"], save_dir=str(job_dir))
     return pl.Trainer(
         accelerator=DEVICES[settings["device"]],
-        devices=1,
+        devices=int(settings["devices"]),
+        num_nodes=int(settings["num_nodes"]),
+        strategy=settings["strategy"],
         precision=str(settings["precision"]),
         max_steps=int(settings["steps"]) if settings["steps"] is not None else -1,
         max_epochs=int(settings["epochs"]) if settings["epochs"] is not None else -1,
@@ -444,6 +462,8 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
         raise JobCancelled()
     step = trainer.global_step
     callback.save(trainer, step)
+    if not trainer.is_global_zero:
+        return {}
     result = export_result(wrapper, job_dir, lora)
     if dry_run:
         return plan(job_dir, asked, planned, len(train_loader), result)

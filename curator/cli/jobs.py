@@ -77,6 +77,13 @@ EXISTING = click.Path(exists=True, path_type=Path)
     "without it such a file is refused. Only for files whose source you trust.",
 )
 @click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    help="GPUs (or CPU processes) per machine, a process each; --batch-size is per device.",
+)
+@click.option("--num-nodes", type=click.IntRange(min=1), help="Machines (docs/training.md).")
+@click.option("--strategy", help='Lightning strategy: "ddp", "fsdp", "deepspeed", ...')
+@click.option(
     "--dry-run",
     is_flag=True,
     help=f"Run {DRY_RUN_STEPS} real steps and print the step time, peak memory, and the time "

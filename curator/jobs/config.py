@@ -64,11 +64,16 @@ def train_config(
     seed: int = 0,
     trust_checkpoint: bool = False,
     dry_run: int | None = None,
+    devices: int | None = None,
+    num_nodes: int | None = None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """A train job's config, every path checked and made absolute, defaults from [training].
 
     dry_run: run this many steps and measure them instead of training (`curator train
       --dry-run`); steps/epochs then say what run to plan for.
+    devices, num_nodes, strategy: processes per machine, machines and Lightning's strategy
+      (kept out of the config when not given: one device).
 
     trust_checkpoint: let training unpickle a .ckpt that holds more than weights (the user's
       explicit `--trust-checkpoint`); without it such a file is refused.
@@ -77,7 +82,8 @@ def train_config(
     _check_steps(steps, epochs)
     if lora_rank is not None and lora_rank < 1:
         raise CuratorError(f"--lora-rank must be at least 1, got {lora_rank}")
-    planning = {} if dry_run is None else {"dry_run": int(dry_run)}
+    given = {"dry_run": dry_run, "devices": devices, "num_nodes": num_nodes, "strategy": strategy}
+    planning = {key: value for key, value in given.items() if value is not None}
     return {
         **planning,
         "export_dir": str(_existing_export(export_dir)),
