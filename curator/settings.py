@@ -219,7 +219,7 @@ def load_settings(path: Path) -> Settings:
     tables = {f.name: f.type for f in dataclasses.fields(Settings)}
     unknown = sorted(set(data) - set(tables))
     if unknown:
-        raise SettingsError(f"{path}: unknown table(s) {', '.join(unknown)}")
+        raise SettingsError(f"{path}: unknown table(s) {names(unknown)}")
     defaults = Settings()
     parts = {
         name: _table(path, name, getattr(defaults, name), data.get(name, {}))
@@ -265,6 +265,12 @@ def _checked_settings(defaults: Any, values: Mapping[str, Any], label: Any) -> A
     return settings
 
 
+def names(keys: list[str]) -> str:
+    """Keys as a person can read them on one line: a key with a newline or a control
+    character (a typo TOML allows in quotes) is shown quoted and escaped."""
+    return ", ".join(key if key.isprintable() else repr(key) for key in keys)
+
+
 def reject_unknown_keys(settings_class: type, values: Mapping[str, Any], table: str) -> None:
     """Raise SettingsError naming every key of `values` the settings dataclass lacks.
 
@@ -273,9 +279,7 @@ def reject_unknown_keys(settings_class: type, values: Mapping[str, Any], table: 
     known = [f.name for f in dataclasses.fields(settings_class)]
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise SettingsError(
-            f"{table}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})"
-        )
+        raise SettingsError(f"{table}: unknown key(s) {names(unknown)} (known: {', '.join(known)})")
 
 
 def settings_from_table[T](settings_class: type[T], values: Mapping[str, Any], table: str) -> T:

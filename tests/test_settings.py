@@ -38,3 +38,14 @@ def test_the_init_file_loads_as_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "curator.toml"
     path.write_text(DEFAULT_TOML, encoding="utf-8")
     assert load_settings(path) == Settings()
+
+
+def test_an_unknown_key_with_a_newline_is_named_on_one_line(tmp_path: Path) -> None:
+    from curator.errors import CuratorError
+
+    path = tmp_path / "curator.toml"
+    path.write_text('[tagging]\n"batch\\nsize" = 3\n', encoding="utf-8")
+    with pytest.raises(CuratorError) as refused:
+        load_settings(path)
+    message = str(refused.value)
+    assert "\n" not in message and "unknown key(s) 'batch\\nsize'" in message
