@@ -228,13 +228,14 @@ def test_learned_tagger_page_trains_reports_diffs_and_applies(
     assert [x for x in reviewed.project.catalog.labels() if x["source"].startswith("learned")]
 
 
-# ---------------------------------------------------------------- beats: better than its source
+# ---------------------------------------------------------------- beats: against a fair baseline
 
 
 @pytest.fixture(scope="module")
 def corrected_beats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict, list, list]:
     """60 rendered beats, one 20 s segment each, tagged by the real musicnn (MTT model,
-    penultimate embeddings); curators correct the instruments of the first 40."""
+    penultimate embeddings) and trap (shipped weights); curators correct the instruments of
+    the first 40."""
     from curator.catalogue.ingest import ingest
     from curator.demo import load_truth, render_demo_dataset
     from curator.plugins.musicnn.settings import default_graph_folder
@@ -255,6 +256,7 @@ def corrected_beats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, 
     project = init_project(project.root)
     ingest(project, [folder / "beats"])
     run_tagger(project, "musicnn")
+    run_tagger(project, "trap")  # the baseline that scores every demo instrument
     truth = {name: spec.instruments for name, spec in load_truth(folder / "beats").items()}
     rows = review_page(project, ReviewFilter(), 1, 100).segments
     by_name = {Path(r["source"]).name: r for r in rows}
@@ -292,49 +294,68 @@ def balanced_accuracy(said: np.ndarray, truth: np.ndarray) -> float:
     return float((said[truth].mean() + (~said[~truth]).mean()) / 2)
 
 
-@pytest.mark.slow
-def test_learned_tagger_beats_the_tagger_it_was_corrected_from(corrected_beats) -> None:
-    """Per instrument, on 20 held-out beats nobody reviewed: musicnn's labels (through its
-    tag map) against the learned tagger's, trained on the corrections of 40 other beats.
+def learned_labels(project: Project, embedding: str, prior: bool) -> set[tuple[str, str]]:
+    """Train the learned tagger on `embedding`, re-tag with it; its instrument labels."""
+    import curator.plugins.trap as trap_plugin
 
-    Judged tags: trained (5 verified of each side), with 3 held-out beats of each side, and
-    where musicnn is wrong (balanced accuracy under 0.8: it cannot name 808s, snares or
-    pads at all). The learned tagger must beat musicnn on at least half of them and by 0.1
-    balanced accuracy on average. Since the demo beats are played by sampled instruments
-    (MuseScore General), several drum parts (snare, hi-hat rolls, open hat) hardly show in a
-    segment-averaged musicnn embedding (probes on it score 0.74-0.87 ROC AUC on drums in
-    docs/trap-tagger.md), so every tag passing is not required; learning from the trap
-    tagger's embedding is tested in test_learned_prior.py and bench/trap_learn_bench.py.
+    learn(project, LearnOptions(facet="instruments", embedding=embedding, prior=prior))
+    apply_learned(project, registry_of(learned_plugin, trap_plugin))
+    return present_labels(project, "learned")
+
+
+def present_labels(project: Project, plugin: str) -> set[tuple[str, str]]:
+    """(segment, tag) of every instrument a plugin's labels say is present."""
+    return {
+        (x["segment_id"], x["tag"])
+        for x in project.catalog.labels()
+        if x["source"].split("@")[0] == plugin and x["present"] and x["facet"] == "instruments"
+    }
+
+
+@pytest.mark.slow
+def test_learned_tagger_against_the_trap_tagger_per_tag(corrected_beats) -> None:
+    """Per instrument, on 20 held-out beats nobody reviewed, balanced accuracy of the labels
+    of: the trap tagger (shipped weights, which score every demo instrument and never heard
+    the demo's soundfont: the fair baseline), the learned tagger trained on the corrections of
+    40 other beats over trap's embedding with trap's prior (corrected from trap), and the
+    learned tagger over musicnn's embedding alone.
+
+    Judged: every instrument with 3 held-out beats of each side (kick and hi-hat are in every
+    beat). musicnn is not the baseline: it has no tag map for 10 of the 13 demo instruments,
+    so it scores 0.5 there by construction. What this shows (measured: 11 tags judged):
+    - corrected from trap, the learned tagger beats trap on at least half of the tags and by
+      at least 0.05 on average (measured 8 of 11, mean 0.79 vs 0.66; it loses on open hat
+      and synth bells by 0.03);
+    - over musicnn's embedding it does not beat trap (measured 0.63 vs 0.66 on average; it
+      wins on strings, deep sub and plucked guitar, loses on the drums, whose segment-averaged
+      musicnn embedding hardly shows them): asserted is only that it stays within 0.1 of trap.
     """
+    from curator.curation.probes import embedding_choices
     from curator.demo import INSTRUMENTS
 
     project, truth, _, held_out = corrected_beats
-    model = learn(project, LearnOptions(facet="instruments"))
-    apply_learned(project, registry_of(learned_plugin))
-    said: dict[str, set[tuple[str, str]]] = {"musicnn": set(), "learned": set()}
-    for x in project.catalog.labels():
-        plugin = x["source"].split("@")[0]
-        if plugin in said and x["present"] and x["facet"] == "instruments":
-            said[plugin].add((x["segment_id"], x["tag"]))
-    trained = {tag for facet, tag in model.pairs}
-    lines, judged = [], []
+    embeddings = {name.split("-")[0]: name for name in embedding_choices(project)}
+    said = {
+        "trap": present_labels(project, "trap"),
+        "from trap": learned_labels(project, embeddings["trap"], prior=True),
+        "from musicnn": learned_labels(project, embeddings["musicnn"], prior=False),
+    }
+    lines, scores = [], []
     for tag in INSTRUMENTS:
         real = np.array([tag in truth[name] for _, name in held_out])
-        if tag not in trained or min(real.sum(), (~real).sum()) < 3:
-            lines.append(
-                f"{tag:15} not judged (trained: {tag in trained}, held-out + {real.sum()})"
-            )
+        if min(real.sum(), (~real).sum()) < 3:
+            lines.append(f"{tag:15} not judged (held-out + {real.sum()})")
             continue
-        scores = {
+        row = {
             who: balanced_accuracy(np.array([(s, tag) in said[who] for s, _ in held_out]), real)
             for who in said
         }
-        lines.append(f"{tag:15} musicnn {scores['musicnn']:.2f}  learned {scores['learned']:.2f}")
-        if scores["musicnn"] < 0.8:
-            judged.append((tag, scores["musicnn"], scores["learned"]))
+        scores.append(row)
+        lines.append(f"{tag:15} " + "  ".join(f"{who} {v:.2f}" for who, v in row.items()))
     print("\nbalanced accuracy on held-out beats\n" + "\n".join(lines))
-    assert len(judged) >= 5, lines
-    better = [t for t, base, learned in judged if learned > base]
-    assert len(better) >= len(judged) / 2, lines
-    gain = np.mean([learned - base for _, base, learned in judged])
-    assert gain >= 0.1, lines
+    assert len(scores) >= 8, lines
+    mean = {who: float(np.mean([row[who] for row in scores])) for who in said}
+    better = [row for row in scores if row["from trap"] > row["trap"]]
+    assert len(better) >= len(scores) / 2, lines
+    assert mean["from trap"] >= mean["trap"] + 0.05, (mean, lines)
+    assert abs(mean["from musicnn"] - mean["trap"]) <= 0.1, (mean, lines)
