@@ -26,7 +26,7 @@ class EssentiaSettings:
 
     bpm_method: "degara" (default) or "multifeature", RhythmExtractor2013's beat tracker.
       Degara was about as accurate as multifeature on rendered beats and 2.7x faster; its
-      confidence is derived by this plugin (see pulse.py), multifeature's is Essentia's own.
+      confidence is derived by this plugin (see confidence.py), multifeature's is Essentia's own.
     tempo_min / tempo_max: estimates outside this range are halved or doubled into it; inside
       it, the tracker's reading stands. The default is the octave 75-150: trap is written both
       in half time (70-80) and full time (130-150), and trackers pick either octave, so one
