@@ -264,3 +264,32 @@ def test_the_demo_plays_the_held_out_soundfont(monkeypatch, tmp_path: Path) -> N
     with pytest.raises(CuratorError, match=r"musescore-general-soundfont.*system-deps\.sh"):
         demo.render_demo_dataset(tmp_path / "beats", 1, sample_rate=8000)
     assert not list((tmp_path / "beats").glob("*.wav"))
+
+
+def test_an_arrangement_plays_other_loops_from_another_soundfont(monkeypatch) -> None:
+    """The analyzer benchmark's beats: its loops, one bar per chord, no tonic pedal, and the
+    soundfont it names (the demo's own is not opened)."""
+    from curator.plugins.trap.corpus import soundfonts
+
+    spec = dataclasses.replace(measured_specs(1, 3)[0], duration=6.0, tempo=70.0)
+    loops = {"minor": ((0, 5, 2, 6),), "major": ((0, 4, 5, 3),)}
+    arrangement = demo.Arrangement("FluidR3_GM", loops, (4, 4, 4, 4), tonic_pedal=False)
+    grid = demo._grid_for(spec, 8000)
+    chords = demo._chords(spec, grid, np.random.default_rng(0), arrangement)
+    tonic, steps = demo.NOTE_NAMES.index(spec.key), demo.SCALES[spec.scale]
+    degrees = loops[spec.scale][0]
+    assert [c.root for c in chords[:4]] == [(tonic + steps[d]) % 12 for d in degrees]
+    assert [c.length for c in chords[:4]] == [4, 4, 4, 4]
+    assert all(c.tonic is None for c in chords)
+    opened: list[str] = []
+    original = soundfonts.soundfont
+
+    def opening(name: str) -> soundfonts.Soundfont:
+        opened.append(name)
+        return original(name)
+
+    monkeypatch.setattr(soundfonts, "soundfont", opening)
+    audio = demo.render_beat(spec, 8000, arrangement=arrangement)
+    assert audio.shape == (grid.frames, 2) and np.isfinite(audio).all()
+    assert np.abs(audio).max() > 0.5
+    assert set(opened) == {"FluidR3_GM"}
