@@ -38,6 +38,7 @@ bench: setup system-deps
 	.venv/bin/python bench/ray_bench.py
 	.venv/bin/python bench/duplicates_bench.py
 	.venv/bin/python bench/explore_bench.py
+	.venv/bin/python bench/latents_bench.py
 
 bench-duplicates: setup system-deps
 	.venv/bin/python bench/duplicates_bench.py
