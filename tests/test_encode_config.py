@@ -1,15 +1,19 @@
 """`curator encode`'s and `curator train`'s new options, checked before any job starts (no
-.venv-train needed): one clear line for each bad input, nothing launched."""
+.venv-train needed): one clear line for each bad input, nothing launched; and a job on
+several GPUs holding as many slots of the queue."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+from test_jobs import configure, wait_for_process, wait_until
 
 from curator.errors import CuratorError
 from curator.jobs.config import encode_config, train_config
+from curator.jobs.manage import get_job, start_job, wait_for_job
 from curator.project import Project
 
 
@@ -65,3 +69,35 @@ def test_cli_encode_names_a_folder_that_is_no_export(
     assert f"{tmp_path / 'plain'}: no dataset_config.json in it" in done.output
     assert "Traceback" not in done.output
     assert "no jobs yet" in run_cli("jobs", "--project", curator_project.root).output
+
+
+# A job that holds its GPU slots until the test creates the file named after its folder.
+HOLDER = """
+import json, sys, time
+from pathlib import Path
+folder, release = Path(sys.argv[1]), Path(sys.argv[2])
+print("holder starts", flush=True)
+while json.loads((folder / "job.json").read_text())["config"].get("hold") and not release.exists():
+    time.sleep(0.05)
+(folder / "result.json").write_text(json.dumps({"status": "succeeded", "outputs": {}}))
+"""
+
+
+def test_a_job_on_two_gpus_holds_two_slots(curator_project: Project, tmp_path: Path) -> None:
+    project = configure(curator_project, lock_dir=str(tmp_path / "slots"), max_gpu_jobs=2)
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    release = tmp_path / "release"
+    argv = [sys.executable, str(script), "{folder}", str(release)]
+    both = start_job(project, "train", {"device": "cuda", "devices": 2, "hold": True}, argv=argv)
+    wait_for_process(both.folder)
+    assert "got 2 GPU slots of 2" in get_job(project, both.id).log_tail()
+    one = start_job(project, "train", {"device": "cuda"}, argv=argv)
+    wait_until(lambda: "waiting for a GPU slot" in get_job(project, one.id).log_tail())
+    assert get_job(project, one.id).status == "queued"
+    release.touch()
+    assert wait_for_job(project, both.id, poll_seconds=0.05).status == "succeeded"
+    assert wait_for_job(project, one.id, poll_seconds=0.05).status == "succeeded"
+    assert (one.folder / "process.json").stat().st_mtime >= (
+        both.folder / "result.json"
+    ).stat().st_mtime

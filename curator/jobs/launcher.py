@@ -3,7 +3,7 @@
 `python -m curator.jobs.launcher JOB_DIR` reads JOB_DIR/launch.json, written by
 curator.jobs.manage.start_job:
 
-    {"argv": [...], "env": {...}, "gpu_slots": 1, "lock_dir": "...",
+    {"argv": [...], "env": {...}, "gpu_slots": 1, "gpu_needed": 1, "lock_dir": "...",
      "grace_seconds": 30.0, "copy_to": null}
 
 It runs in its own session, so closing the app or the terminal does not stop it, and it
@@ -11,8 +11,9 @@ imports nothing but the standard library (and curator.files, which holds to that
 starts in a few milliseconds.
 
 The queue: `gpu_slots` lock files (slot-0.lock, ...) in `lock_dir`, shared by every project
-on the machine. The launcher waits until it holds an exclusive flock on one of them, then
-starts the job with the locked file descriptor inherited, so the slot stays taken while
+on the machine. The launcher waits until it holds an exclusive flock on `gpu_needed` of them
+(the job's GPUs, all the slots at most), then starts the job with the locked file descriptors
+inherited, so the slot stays taken while
 either process lives and is freed by the kernel when both are gone, however they end.
 A job that needs no GPU (gpu_slots 0) starts at once.
 
@@ -65,38 +66,50 @@ class Launcher:
         # A cancel that came before the handler was in place left its marker.
         if (self.job_dir / CANCEL_FILE).exists():
             self.cancelled = True
-        slot = self._wait_for_slot()
+        slots = self._wait_for_slots()
         if self.cancelled:
             return self._finish(None)
-        self.child = self._start(slot)
-        if slot is not None:
-            os.close(slot)  # the child holds the lock now
+        self.child = self._start(slots)
+        for slot in slots:
+            os.close(slot)  # the child holds the locks now
         return self._finish(self._wait())
 
     # -- the queue -----------------------------------------------------------------------
 
-    def _wait_for_slot(self) -> int | None:
+    def _wait_for_slots(self) -> list[int]:
+        """Locks on as many slots as the job has GPUs (all of them at most), taken together."""
         slots = int(self.launch.get("gpu_slots", 0))
         if slots <= 0:
-            return None
+            return []
+        needed = min(max(int(self.launch.get("gpu_needed", 1)), 1), slots)
         lock_dir = Path(self.launch["lock_dir"])
         lock_dir.mkdir(parents=True, exist_ok=True)
         said = False
         while not self.cancelled:
+            held: list[int] = []
             for number in range(slots):
                 fd = _try_lock(lock_dir / f"slot-{number}.lock")
                 if fd is not None:
-                    _say(f"got GPU slot {number + 1} of {slots}")
-                    return fd
+                    held.append(fd)
+                if len(held) == needed:
+                    _say(f"got {needed} GPU slot{'s' if needed > 1 else ''} of {slots}")
+                    return held
+            for fd in held:  # not enough free: hold none, so two jobs never block each other
+                os.close(fd)
             if not said:
-                _say(f"waiting for a GPU slot: all {slots} in use by other jobs ({lock_dir})")
+                _say(
+                    f"waiting for {needed} GPU slot{'s' if needed > 1 else ''}: of {slots}, "
+                    f"too few are free of other jobs ({lock_dir})"
+                    if needed > 1
+                    else f"waiting for a GPU slot: all {slots} in use by other jobs ({lock_dir})"
+                )
                 said = True
             time.sleep(SLOT_POLL_SECONDS)
-        return None
+        return []
 
     # -- the job ---------------------------------------------------------------------------
 
-    def _start(self, slot: int | None) -> subprocess.Popen[bytes]:
+    def _start(self, slots: list[int]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.launch.get("env", {})}
         child = subprocess.Popen(
             self.launch["argv"],
@@ -106,7 +119,7 @@ class Launcher:
             stdout=sys.stdout,
             stderr=subprocess.STDOUT,
             process_group=0,  # its own group: killing it takes its workers along
-            pass_fds=() if slot is None else (slot,),
+            pass_fds=tuple(slots),
         )
         write_json_atomically(
             self.job_dir / PROCESS_FILE,

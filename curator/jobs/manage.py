@@ -197,6 +197,7 @@ def start_job(
             "argv": command,
             "env": _job_env(),
             "gpu_slots": 0 if config.get("device") == "cpu" else settings.max_gpu_jobs,
+            "gpu_needed": int(config.get("devices") or 1),
             "lock_dir": str(lock_dir(settings)),
             "grace_seconds": settings.cancel_grace_seconds,
             "copy_to": str(copy_to.expanduser().resolve()) if copy_to else None,
