@@ -130,6 +130,17 @@ def test_tag_frequency_stacks_model_only_and_human_confirmed(labelled) -> None:
     assert drawn["human-confirmed"]["flute"] == 1
 
 
+def test_the_busiest_facet_is_the_one_with_most_tags_on_segments(labelled, tmp_path) -> None:
+    tagged, _ = labelled
+    names = list(tagged.vocabulary().facet_names)
+    assert names.index("instruments") > 0  # not first by accident
+    assert charts.busiest_facet(tagged, names) == "instruments"
+    assert charts.busiest_facet(tagged, ["moods", "genres"]) == "moods"  # a tie: the first
+    untagged = init_project(tmp_path / "untagged")
+    assert charts.busiest_facet(untagged, names) == names[0]  # nothing tagged yet
+    assert charts.busiest_facet(untagged, []) is None
+
+
 def test_tempo_histogram_counts_every_effective_tempo_in_5_bpm_bins(labelled) -> None:
     project, labels = labelled
     chart = charts.tempo_histogram(project)
@@ -305,6 +316,11 @@ def test_charts_page_draws_every_chart_and_the_tag_map(
     project, labels = labelled
     page = open_page(project, monkeypatch, embedder)
     assert set(figures(page)) == {"freq", "tempo", "key", "co"}
+    # The busiest facet comes first: every beat has several instruments, one genre, one mood.
+    assert page.selectbox(key="freq-facet").value == "instruments"
+    assert page.selectbox(key="co-facet").value == "instruments"
+    page.selectbox(key="freq-facet").select("genres").run()
+    assert "genres" in json.dumps(figures(page)["freq"]["layout"]["title"])
     page.selectbox(key="freq-facet").select("instruments").run()
     drawn = figures(page)
     heights = {

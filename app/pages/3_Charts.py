@@ -10,6 +10,7 @@ from curator.api import Embedder
 from curator.app.session import as_text, open_page
 from curator.charts.catalogue import (
     TagMap,
+    busiest_facet,
     cooccurrence_figure,
     key_figure,
     load_embedder,
@@ -25,9 +26,15 @@ DEFAULT_EMBEDDER = "minilm"
 SAME_FACET = "the same facet"
 
 
+def default_index(project: Project, names: list[str]) -> int:
+    busiest = busiest_facet(project, names)
+    return names.index(busiest) if busiest else 0
+
+
 def frequency_section(project: Project, vocabulary: Vocabulary) -> None:
     st.subheader("Tag frequency")
-    facet = st.selectbox("Facet", vocabulary.facet_names, key="freq-facet")
+    names = list(vocabulary.facet_names)
+    facet = st.selectbox("Facet", names, index=default_index(project, names), key="freq-facet")
     st.plotly_chart(tag_frequency_figure(project, facet).figure, key="freq-chart")
     st.caption("Model only: no person has looked yet. Human-confirmed: a curator said so.")
 
@@ -47,7 +54,9 @@ def cooccurrence_section(project: Project, vocabulary: Vocabulary) -> None:
     st.subheader("Co-occurrence")
     names = list(vocabulary.facet_names)
     columns = st.columns(3)
-    facet = columns[0].selectbox("Facet", names, key="co-facet")
+    facet = columns[0].selectbox(
+        "Facet", names, index=default_index(project, names), key="co-facet"
+    )
     other = columns[1].selectbox("Against", [SAME_FACET, *names], key="co-other")
     jaccard = columns[2].toggle("Jaccard (both / either)", key="co-jaccard")
     heatmap = cooccurrence_figure(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -107,6 +108,18 @@ def tag_frequency_rows(project: Project, facet: str) -> list[dict[str, Any]]:
         if tag not in seen
     ]
     return sorted(rows, key=lambda row: (-row["total"], row["tag"]))
+
+
+def busiest_facet(project: Project, facets: Sequence[str]) -> str | None:
+    """The facet whose tags sit on the most segments: what a curator opening the charts
+    wants to see first (on a trap catalogue, the instruments). The first facet on a tie."""
+    if not facets:
+        return None
+    counts = {
+        facet: sum(row["model"] + row["human"] for row in project.catalog.tag_frequencies(facet))
+        for facet in facets
+    }
+    return max(facets, key=lambda facet: counts[facet])
 
 
 def _vocabulary_tags(project: Project, facet: str) -> list[str]:
