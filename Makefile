@@ -39,6 +39,8 @@ bench: setup system-deps
 	.venv/bin/python bench/duplicates_bench.py
 	.venv/bin/python bench/explore_bench.py
 	.venv/bin/python bench/latents_bench.py
+	bash scripts/real-music.sh >/dev/null
+	.venv/bin/python bench/real_music_bench.py
 
 bench-duplicates: setup system-deps
 	.venv/bin/python bench/duplicates_bench.py
