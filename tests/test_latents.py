@@ -153,6 +153,10 @@ def test_encode_writes_the_pre_encoded_layout(
     config = json.loads((latents / "dataset_config.json").read_text())
     assert config["dataset_type"] == "pre_encoded" and config["latent_crop_length"] == 512
     assert config["random_crop"] is True
+    # Absolute, as an export's: stable-audio-tools' own train.py reads them from any folder.
+    for dataset in config["datasets"]:
+        assert Path(dataset["path"]).is_absolute() and Path(dataset["path"]).is_dir()
+        assert Path(dataset["custom_metadata_module"]).is_file()
     validation = json.loads((latents / "val_dataset_config.json").read_text())
     assert validation["dataset_type"] == "pre_encoded" and validation["random_crop"] is False
     for filepath, record in records.items():
@@ -419,3 +423,15 @@ def test_ddp_on_two_cpu_processes_checkpoints_once_and_resumes(
     lines = [json.loads(x) for x in (resumed / "progress.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [5, 6]
     assert "MEMBER: 2/2" in (resumed / "log.txt").read_text()
+
+
+def test_an_epoch_under_ddp_is_each_processs_share_of_the_batches() -> None:
+    # 10 batches: one process steps 10 times an epoch, two 5, four 3 (the sampler pads).
+    code = """
+from training.train import batches_per_process, total_steps
+for devices, nodes in ((1, 1), (2, 1), (2, 2)):
+    settings = {"devices": devices, "num_nodes": nodes, "steps": None, "epochs": 3}
+    batches = batches_per_process(settings, 10)
+    print(batches, total_steps(settings, batches))
+"""
+    assert in_train_env(code).split("\n")[:3] == ["10 30", "5 15", "3 9"]

@@ -274,10 +274,11 @@ def pre_encoded_config(
     """The `pre_encoded` dataset config for the latents of an export's audio_dir config."""
     datasets = []
     for dataset in source["datasets"]:
+        # Absolute, as the export's: stable-audio-tools' own train.py reads it from anywhere.
         entry = {
             "id": dataset.get("id") or "dataset",
-            "path": str(dataset.get("id") or "dataset"),
-            "custom_metadata_module": METADATA_MODULE,
+            "path": str(out_dir.resolve() / str(dataset.get("id") or "dataset")),
+            "custom_metadata_module": str(out_dir.resolve() / METADATA_MODULE),
         }
         if "weight" in dataset:
             entry["weight"] = dataset["weight"]

@@ -442,7 +442,8 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
         check_resume_keys(wrapper, resume, lora, settings["trust_checkpoint"])
         print(f"resuming from {resume}", flush=True)
     report_parameters(wrapper)
-    total = total_steps(settings, len(train_loader))
+    batches = batches_per_process(settings, len(train_loader))
+    total = total_steps(settings, batches)
     planned, dry_run, asked = total, settings["dry_run"], settings
     if dry_run:
         # One checkpoint, at the end, to measure its size; validation only then.
@@ -466,7 +467,7 @@ def run_train(job_dir: Path, config: dict[str, Any], cancel: Cancellation) -> di
         return {}
     result = export_result(wrapper, job_dir, lora)
     if dry_run:
-        return plan(job_dir, asked, planned, len(train_loader), result)
+        return plan(job_dir, asked, planned, batches, result)
     return {
         "lora" if lora else "model": str(result),
         "checkpoint": str(checkpoint_path(job_dir, step)),
@@ -534,6 +535,13 @@ def latent_set(settings: dict[str, Any], model_config: dict[str, Any]) -> dict[s
     model_config["training"]["pre_encoded"] = True
     print(f"training from latents (autoencoder {latents['autoencoder_sha256'][:12]})", flush=True)
     return latents
+
+
+def batches_per_process(settings: dict[str, Any], batches: int) -> int:
+    """An epoch's batches for one process: under DDP each reads its share of the set
+    (Lightning's distributed sampler), so an epoch is that many optimiser steps."""
+    processes = int(settings["devices"]) * int(settings["num_nodes"])
+    return math.ceil(batches / processes)
 
 
 def total_steps(settings: dict[str, Any], batches_per_epoch: int) -> int:
