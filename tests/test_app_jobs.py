@@ -38,7 +38,15 @@ def progress(**record):
     with open(folder / "progress.jsonl", "a") as handle:
         handle.write(json.dumps(record) + "\n")
 
-if command == "train":
+if command == "train" and config.get("dry_run"):
+    # A plan with the keys the real dry run writes (training/train.py), figures made up.
+    outputs = {"measured_steps": 4, "step_seconds": 0.25, "batch_size": config["batch_size"],
+               "precision": config["precision"], "peak_memory_bytes": 3 * 2**20,
+               "memory": "CPU resident set", "checkpoint_bytes": 2**20, "result_bytes": 2**19,
+               "planned_steps": config["steps"], "batches_per_epoch": 6,
+               "planned_seconds": 0.25 * config["steps"], "planned_disk_bytes": 3 * 2**20,
+               "kept_checkpoints": 2, "seed_steps": 35000, "seed_seconds": 8750.0}
+elif command == "train":
     steps = config["steps"]
     for step in range(1, steps + 1):
         if stop:
@@ -127,6 +135,28 @@ def test_start_a_quick_lora_and_watch_it(app_project: Project, tmp_path: Path) -
     assert metrics["Step"] == "5 / 5" and metrics["Loss"] == "0.2000"
     assert len(page.get("plotly_chart")) == 1  # the loss chart
     assert "stand-in train" in page.code[0].value
+
+
+def test_a_dry_run_on_two_devices_from_the_page_shows_its_plan(
+    app_project: Project, tmp_path: Path
+) -> None:
+    page = open_page("7_Jobs.py")
+    page.selectbox(key="train-export-choice").select("another folder…").run()
+    page.text_input(key="train-export-folder").input(str(tmp_path / "export")).run()
+    page.number_input(key="train-steps-quick LoRA").set_value(400).run()
+    page.number_input(key="train-devices").set_value(2).run()
+    page.checkbox(key="train-dry-run").check().run()
+    page.button(key="train-start").click().run()
+    assert not page.exception and not page.error
+    (job,) = list_jobs(app_project)
+    assert (job.config["dry_run"], job.config["devices"], job.config["steps"]) == (5, 2, 400)
+    wait_for_job(app_project, job.id, poll_seconds=0.05)
+    page.run()
+    # As rendered: the plan is escaped as literal text in the markdown source.
+    shown = "\n".join(m.value for m in page.markdown).replace("\\", "")
+    assert "Dry run" in shown and "0.250 s per step" in shown
+    assert "planned: 400 steps (6 per epoch): 1:40" in shown
+    assert "the seed's 35,000 steps: 2:25:50" in shown
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ def open_page() -> AppTest:
 def test_rebalance_page_runs_a_selection_and_charts_it(skewed: Project) -> None:
     page = open_page()
     assert "No selections yet" in page.info[0].value
-    page.multiselect(key="rb-facets").set_value(["genres"]).run()
+    page.multiselect(key="rb-facets").set_value(["genres", "moods"]).run()
     page.text_input(key="rb-name").input("even").run()
     page.text_input(key="rb-budget").input("60").run()
     page.button(key="rb-run").click().run()
@@ -76,6 +76,9 @@ def test_rebalance_page_runs_a_selection_and_charts_it(skewed: Project) -> None:
     assert float(metrics["genres: MeanIR"]) < report["facets"]["genres"]["before"]["mean_ir"]
     chart = json.loads(page.get("plotly_chart")[0].proto.spec)
     assert [bar["name"] for bar in chart["data"]] == ["catalogue", "selection"]
+    # No segment has a mood: one line says so, with no metrics and no empty chart.
+    assert len(page.get("plotly_chart")) == 1 and "moods: MeanIR" not in metrics
+    assert any("moods: no segment has a tag" in c.value for c in page.caption)
     assert page.dataframe[0].value["name"].tolist() == ["even"]
 
 

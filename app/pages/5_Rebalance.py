@@ -137,6 +137,13 @@ def show_report(name: str, report: dict[str, Any]) -> None:
 
 def show_facet(report: dict[str, Any], facet: str, data: dict[str, Any], shares: bool) -> None:
     before, after = data["before"], data["after"]
+    if not any(row["before"] for row in data.get("tags", [])):
+        # Three n/a metrics and an empty chart would say less than one line.
+        st.caption(
+            f"{as_text(facet)}: no segment has a tag of this facet, so there is nothing to "
+            "balance. Tag it with a plugin that knows it, or in Review."
+        )
+        return
     columns = st.columns(3)
     columns[0].metric(
         f"{as_text(facet)}: MeanIR",

@@ -15,6 +15,7 @@ from curator.errors import CuratorError
 from curator.export.build import exports
 from curator.jobs.config import TRAIN_PRESETS, train_config
 from curator.jobs.manage import Job, cancel_job, list_jobs, start_job
+from curator.jobs.plan import DRY_RUN_STEPS, is_plan, plan_lines
 from curator.project import Project
 
 OTHER_FOLDER = "another folder…"
@@ -61,12 +62,25 @@ def training_form(project: Project) -> dict[str, Any]:
     rank = None
     if preset["lora_rank"]:
         rank = st.number_input("LoRA rank", 1, 512, preset["lora_rank"], key="train-rank")
-    columns = st.columns(2)
+    columns = st.columns(3)
     device = columns[0].selectbox(
         "Device", DEVICES, DEVICES.index(defaults.device), key="train-device"
     )
     precision = columns[1].selectbox(
         "Precision", PRECISIONS, PRECISIONS.index(defaults.precision), key="train-precision"
+    )
+    devices = columns[2].number_input(
+        "Devices",
+        1,
+        None,
+        1,
+        key="train-devices",
+        help="GPUs (or CPU processes) on this machine, a process each; the batch size is per "
+        "device. Several machines: docs/training.md.",
+    )
+    dry_run = st.checkbox(
+        f"Dry run: measure {DRY_RUN_STEPS} real steps and plan the time and disk, train nothing",
+        key="train-dry-run",
     )
     return {
         "export_dir": Path(export_dir) if export_dir else None,
@@ -80,6 +94,8 @@ def training_form(project: Project) -> dict[str, Any]:
         "batch_size": int(batch),
         "device": device,
         "precision": precision,
+        "devices": int(devices) if devices > 1 else None,
+        "dry_run": DRY_RUN_STEPS if dry_run else None,
     }
 
 
@@ -138,7 +154,10 @@ def job_details(project: Project, job: Job) -> None:
     if job.active and st.button("Cancel job", key=f"cancel-{job.id}"):
         cancel_job(project, job.id)
         st.info("Asked the job to stop; it saves a checkpoint and ends as cancelled.")
-    if job.outputs():
+    if is_plan(job.outputs()):
+        lines = "\n".join(plan_lines(job.outputs()))
+        st.markdown("**Dry run** (it trained nothing)  \n" + as_text(lines))
+    elif job.outputs():
         st.json(job.outputs(), expanded=False)
     st.caption(f"Folder: {as_text(job.folder)}")
     st.code(job.log_tail(60) or "(the log is empty)", language=None)

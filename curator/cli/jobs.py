@@ -39,10 +39,10 @@ from curator.jobs.manage import (
     wait_for_job,
 )
 from curator.jobs.manage import start_job as launch
+from curator.jobs.plan import DRY_RUN_STEPS, duration_text, plan_lines
 from curator.project import Project
 
 PATH = click.Path(path_type=Path)
-DRY_RUN_STEPS = 5  # the first is a warm-up: four measured
 EXISTING = click.Path(exists=True, path_type=Path)
 
 
@@ -117,30 +117,8 @@ def train(
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
-    """A dry run's measurements and the cost of the planned run, in the words of its config."""
-    click.echo(
-        f"measured {plan['measured_steps']} steps after a warm-up one: "
-        f"{plan['step_seconds']:.3f} s per step (batch {plan['batch_size']}, "
-        f"precision {plan['precision']})"
-    )
-    click.echo(f"peak memory: {_size(plan['peak_memory_bytes'])} ({plan['memory']})")
-    each, result = _size(plan["checkpoint_bytes"]), _size(plan["result_bytes"])
-    click.echo(f"checkpoint: {each} each; result: {result}")
-    click.echo(
-        f"planned: {plan['planned_steps']} steps ({plan['batches_per_epoch']} per epoch): "
-        f"{_duration(plan['planned_seconds'])}, disk {_size(plan['planned_disk_bytes'])} "
-        f"({plan['kept_checkpoints']} checkpoints kept + the result)"
-    )
-    click.echo(
-        f"the seed's {plan['seed_steps']:,} steps: {_duration(plan['seed_seconds'])} "
-        "at this step time"
-    )
-
-
-def _size(count: float) -> str:
-    """Bytes as MiB (GiB from 10 GiB): what a disk or memory plan is read in."""
-    mib = count / 2**20
-    return f"{mib / 1024:.1f} GiB" if mib >= 10 * 1024 else f"{mib:.1f} MiB"
+    for line in plan_lines(plan):
+        click.echo(line)
 
 
 def _as_config_keys(options: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +249,7 @@ def _progress_detail(latest: dict[str, Any]) -> str:
     if latest.get("epoch") is not None:
         parts.append(f"epoch {latest['epoch']}")
     if latest.get("eta_s") is not None:
-        parts.append(f"ETA {_duration(latest['eta_s'])}")
+        parts.append(f"ETA {duration_text(latest['eta_s'])}")
     return "  ".join(parts)
 
 
@@ -380,12 +358,6 @@ def _step(latest: dict[str, Any]) -> str:
         return ""
     total = latest.get("total_steps")
     return f"{latest['step']}/{total}" if total else str(latest["step"])
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 @jobs.command("logs")
