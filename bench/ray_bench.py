@@ -27,13 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tagging_bench import build_full_size_clap
+from tagging_bench import (
+    build_full_size_clap,
+    clap_forward,
+    pipeline_and_bound,
+    project_windows,
+    share_line,
+)
 
 from curator.api import SegmentAudio
 from curator.catalogue.audio import decode_window
 from curator.catalogue.ingest import ingest
 from curator.demo import render_demo_dataset
-from curator.plugins.clap.windows import cut_windows as clap_windows
 from curator.plugins.trap.features import cut_windows as trap_windows
 from curator.plugins.trap.features import mono
 from curator.plugins.trap.model import segment_outputs
@@ -179,52 +184,24 @@ def decisions_of(plugin: Any, scores: np.ndarray) -> set[tuple[int, str]]:
     return set(zip(labels.rows.tolist(), labels.tags.tolist(), strict=True))
 
 
-def clap_forward(plugin: Any, precision: str, windows: np.ndarray) -> float:
-    """Seconds the audio tower alone takes over `windows`, 8 windows a pass."""
-    plugin.backend.precision = precision
-    plugin.backend.embed_windows(windows[:8])  # warm-up
-    started = time.perf_counter()
-    for i in range(0, len(windows), 8):
-        plugin.backend.embed_windows(windows[i : i + 8])
-    seconds = time.perf_counter() - started
-    plugin.backend.precision = "fp32"
-    return seconds
-
-
-def clap_share(scratch: Path, beats: Path, model: Path, rounds: int = 2) -> None:
-    """The local pipeline (decode, model, shards, merge) against the audio tower alone, on
-    the same windows; the model is loaded before either clock starts. Pipeline and forward
-    pass alternate, best of `rounds` each: the machine's other work hits both alike."""
+def clap_share(scratch: Path, beats: Path, model: Path) -> None:
+    """The local pipeline against the audio tower alone on the same windows (tagging_bench's
+    measurement, at this benchmark's batch), bf16 against fp32, and the decode threads."""
     table = f'[plugins.clap]\nmodel = "{model}"\n'
-    pipeline_s = forward_s = float("inf")
-    for round_ in range(rounds):
-        project = project_with(scratch / f"clap-share-{round_}", beats, table)
-        if round_ == 0:
-            audio = decoded(project, 48000)
-            windows = np.concatenate(
-                [clap_windows(s.audio[:, 0], 48000, 10.0, 10.0) for s in audio]
-            )
-        work = set_up_work(project, "tag", "clap")
-        started = time.perf_counter()
-        run_work(project, work, BATCH, None, None, process_locally)
-        pipeline_s = min(pipeline_s, time.perf_counter() - started)
-        forward_s = min(forward_s, clap_forward(work.plugin, "fp32", windows))
-    fp32, pipeline = len(windows) / forward_s, len(windows) / pipeline_s
+    windows, pipeline_s, forward_s, work = pipeline_and_bound(
+        lambda round_: project_with(scratch / f"clap-share-{round_}", beats, table), BATCH
+    )
     # bf16 is emulated on CPUs without bf16 instructions (minutes for a few windows): 8 do.
-    few = windows[:8]
+    few = project_windows(work.project)[:8]
     bf16 = len(few) / clap_forward(work.plugin, "bf16", few)
     fp32_few = len(few) / clap_forward(work.plugin, "fp32", few)
-    print(f"\nCLAP, full-size architecture (random weights), {len(windows)} windows of 10 s")
+    print(f"\nCLAP, full-size architecture (random weights), {windows} windows of 10 s")
     print(
         f"  forward pass on 8 windows, fp32: {fp32_few:5.2f} windows/s   bf16: {bf16:5.2f} "
         f"windows/s  ({bf16 / fp32_few:.2f}x)"
     )
-    print(
-        f"  local pipeline fp32: {pipeline:5.2f} windows/s, forward pass alone {fp32:5.2f}: "
-        f"{pipeline / fp32:.0%} (best of {rounds} alternating rounds, model loaded beforehand)"
-        f"  {verdict(pipeline / fp32 >= 0.8)} (target >= 80 %)"
-    )
-    decoding(project, work.plugin, fp32)
+    print(share_line(windows, pipeline_s, forward_s))
+    decoding(work.project, work.plugin, windows / forward_s)
 
 
 def decoding(project: Project, plugin: Any, model_rate: float) -> None:
