@@ -417,6 +417,29 @@ def overfit_job(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     return folder / "job"
 
 
+@pytest.fixture(scope="session")
+def overfit_latents_job(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """overfit_job's run from latents: the same two files encoded once (the encode job), then
+    the same 40 steps read through stable-audio-tools' pre_encoded loader."""
+    folder = tmp_path_factory.mktemp("overfit-latents")
+    sample_size = json.loads(tiny["model_config"].read_text())["sample_size"]
+    export = write_export(folder / "export", files=(2, 0), samples=sample_size, random_crop=False)
+    encode = {
+        "export_dir": str(export),
+        "model_config": str(tiny["model_config"]),
+        "ckpt": str(tiny["ckpt"]),
+        "out_dir": str(folder / "latents"),
+        "batch_size": 2,
+        "device": "cpu",
+    }
+    assert run("encode", folder / "encode", encode) == 0, (folder / "encode/log.txt").read_text()
+    config = train_config(
+        tiny, folder / "latents", steps=40, checkpoint_every=1000, learning_rate=3e-3
+    )
+    run("train", folder / "job", config)
+    return folder / "job"
+
+
 def tensors(path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -444,6 +467,16 @@ def test_training_overfits_one_batch(overfit_job: Path, tiny: dict[str, Path]) -
     assert dit - fixed == moved & dit, sorted(dit - fixed - moved)
     assert {k for k in before if k.startswith("conditioner.")} <= moved
     assert not {k for k in moved if k.startswith("pretransform.")}, "the autoencoder is frozen"
+
+
+def test_training_from_latents_overfits_one_batch(overfit_latents_job: Path) -> None:
+    """From pre-encoded latents the repeated batch is learned too: the loss falls by half."""
+    job = overfit_latents_job
+    assert result(job)["status"] == "succeeded", (job / "log.txt").read_text()[-3000:]
+    assert "training from latents" in (job / "log.txt").read_text()
+    losses = [line["loss"] for line in progress(job)]
+    assert len(losses) == 40 and all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < 0.5 * losses[0], losses
 
 
 # Generates the same prompt with the same seed three times in one process, with what the
