@@ -456,6 +456,8 @@ def test_training_overfits_one_batch(overfit_job: Path, tiny: dict[str, Path]) -
     assert result(overfit_job)["status"] == "succeeded", (overfit_job / "log.txt").read_text()
     losses = [line["loss"] for line in progress(overfit_job)]
     assert len(losses) == 40
+    # The figures docs/training.md quotes (`pytest -s` shows them).
+    print(f"loss {losses[0]:.2f} at the first step, {np.mean(losses[-10:]):.2f} over the last 10")
     assert np.mean(losses[-10:]) < 0.5 * losses[0], losses
     before, after = tensors(tiny["ckpt"]), tensors(overfit_job / "model.safetensors")
     assert set(before) == set(after)
@@ -476,6 +478,7 @@ def test_training_from_latents_overfits_one_batch(overfit_latents_job: Path) -> 
     assert "training from latents" in (job / "log.txt").read_text()
     losses = [line["loss"] for line in progress(job)]
     assert len(losses) == 40 and all(np.isfinite(losses))
+    print(f"loss {losses[0]:.2f} at the first step, {np.mean(losses[-10:]):.2f} over the last 10")
     assert np.mean(losses[-10:]) < 0.5 * losses[0], losses
 
 
@@ -523,6 +526,8 @@ def test_a_lora_changes_what_is_generated(
     }
     rms = {name: float(np.sqrt(np.mean(a**2))) for name, a in audio.items()}
     change = float(np.sqrt(np.mean((audio["lora"] - audio["base"]) ** 2)))
+    # The figure docs/training.md quotes (`pytest -s` shows it).
+    print(f"LoRA changes the audio by {change / rms['base']:.2%} of its rms")
     # 16-bit rounding alone differs by an rms of 1/32768/sqrt(12), under 1e-5.
     assert rms["base"] > 0.01 and change > 1e-3 * rms["base"] and change > 1e-4, (change, rms)
     assert np.array_equal(audio["zero"], audio["base"])
