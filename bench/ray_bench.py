@@ -243,6 +243,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one model thread: like for like with an actor
+    import torch
+
+    # torch was imported above (through tagging_bench) and read no variable then: without
+    # this the local engine ran 2 threads against the actor's 1 (2026-12-01, 1.58x "overhead").
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     scratch = Path(tempfile.mkdtemp(prefix="curator-ray-bench-"))
     try:
         run(scratch, 6 if args.quick else args.beats)
@@ -252,10 +257,9 @@ def main() -> None:
 
 def run(scratch: Path, beats_count: int) -> None:
     import ray
+    import torch
 
-    print(
-        f"machine: {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, no GPU"
-    )
+    print(f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, no GPU")
     beats = scratch / "beats"
     render_demo_dataset(beats, beats_count, seed=5)
     model = build_full_size_clap(scratch / "clap")

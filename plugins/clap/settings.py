@@ -28,7 +28,8 @@ class ClapSettings:
     phrase_template: format string each tag phrase is put into, e.g. "{} music"; "{}" keeps it.
     device: "cpu", "cuda", "cuda:1", ...; empty means the run's device.
     precision: the audio tower's forward pass: "fp32", "bf16" (autocast; about 3x faster
-      on this CPU, docs/plugins.md) or "fp16" (GPU only). Tag phrases stay fp32.
+      on CPUs with AVX-512 BF16 or AMX, slower on others: docs/plugins.md) or "fp16" (GPU
+      only). Tag phrases stay fp32.
     """
 
     model: str = DEFAULT_MODEL
