@@ -164,6 +164,24 @@ def test_key_chart_counts_key_and_scale_together(labelled) -> None:
     assert [r["segments"] for r in by_count] == sorted(expected.values(), reverse=True)
 
 
+def test_count_axes_tick_whole_segments(labelled) -> None:
+    project, _ = labelled
+    charts_drawn = [
+        charts.tag_frequency_figure(project, "genres"),
+        charts.tempo_histogram(project),
+        charts.key_figure(project),
+    ]
+    for chart in charts_drawn:
+        axis = chart.figure.layout.yaxis
+        heights: Counter[Any] = Counter()  # stacked bars add up
+        for trace in chart.figure.data:
+            heights.update(dict(zip(trace.x, trace.y, strict=True)))
+        assert axis.tickformat == ",d"
+        # Few segments a bar: one tick each; more: plotly's own whole-number ticks.
+        tallest = max(heights.values())
+        assert axis.dtick == (1 if tallest <= 5 else None), (tallest, axis.dtick)
+
+
 def test_keys_follow_the_circle_of_fifths_with_relative_minors() -> None:
     keys = ["E minor", "F# major", "Bb minor", "G major", "C major", "A minor", "weird"]
     assert sorted(keys, key=charts.fifths_position) == [

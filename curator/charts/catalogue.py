@@ -91,6 +91,7 @@ def tag_frequency_figure(project: Project, facet: str) -> Chart:
         ]
     )
     figure.update_layout(title=title, barmode="stack", yaxis_title="segments")
+    whole_counts(figure, max(row["total"] for row in rows))
     return Chart(figure, rows)
 
 
@@ -149,7 +150,14 @@ def tempo_histogram(project: Project, bin_width: float = 5.0) -> Chart:
         )
     )
     figure.update_layout(title=title, xaxis_title="BPM", yaxis_title="segments", bargap=0.05)
+    whole_counts(figure, max(row["segments"] for row in rows))
     return Chart(figure, rows)
+
+
+def whole_counts(figure: go.Figure, largest: float) -> None:
+    """Segment counts are whole: while they are few, one tick per segment, so the axis
+    never reads 0.2 of a segment (plotly's default on a 0-1 range)."""
+    figure.update_yaxes(tickformat=",d", dtick=1 if largest <= 5 else None)
 
 
 def tempo_values(project: Project) -> list[float]:
@@ -177,6 +185,7 @@ def key_figure(project: Project, order: str = "fifths") -> Chart:
         return Chart(no_data_figure(title))
     figure = go.Figure(go.Bar(x=[r["key"] for r in rows], y=[r["segments"] for r in rows]))
     figure.update_layout(title=title, yaxis_title="segments", xaxis_type="category")
+    whole_counts(figure, max(r["segments"] for r in rows))
     return Chart(figure, rows)
 
 
