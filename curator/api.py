@@ -19,6 +19,7 @@ import numpy as np
 from curator.catalogue.audio import decode_window, to_channels
 from curator.curation.probes import LearnedModel
 from curator.curation.probes import load_model as load_learned_model
+from curator.music import NOTE_NAMES
 from curator.prompts.checking import prompt_problems, tag_lists, tag_phrases
 from curator.settings import reject_unknown_keys, settings_from_table
 from curator.storage.catalog import Migration
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
+    "NOTE_NAMES",
     "PRECISIONS",
     "Analyzer",
     "CatalogueAccess",

@@ -11,8 +11,14 @@ import essentia.standard as es
 import numpy as np
 import soxr
 
-from curator.api import Analyzer, Measurement, PluginContext, SegmentAudio, to_channels
-from curator.music import NOTE_NAMES
+from curator.api import (
+    NOTE_NAMES,
+    Analyzer,
+    Measurement,
+    PluginContext,
+    SegmentAudio,
+    to_channels,
+)
 
 from . import confidence
 from .settings import EssentiaSettings
