@@ -15,16 +15,18 @@ from conftest import curator_command, tone
 from curator.catalogue.ingest import ingest
 from curator.project import init_project, open_project
 
-N_FILES = 24
+# Enough files that the run outlasts the poll that sees the first ones done, even on an idle
+# machine where ingest takes a few ms a file (24 were all done before a SIGKILL landed in CI).
+N_FILES = 64
 
 
 @pytest.fixture(scope="module")
 def beats(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Small files (mono, 22.05 kHz, room for two segments) keep the runs short; they are
+    # Small files (mono, 11.025 kHz, room for two segments) keep the runs short; they are
     # only read, never changed, so the tests share them.
     folder = tmp_path_factory.mktemp("beats")
     for i in range(N_FILES):
-        sf.write(str(folder / f"beat{i:02d}.wav"), tone(42, sr=22050, channels=1, seed=i), 22050)
+        sf.write(str(folder / f"beat{i:02d}.wav"), tone(42, sr=11025, channels=1, seed=i), 11025)
     return folder
 
 
@@ -55,7 +57,7 @@ def wait_for_some_files(project, at_least: int, timeout: float = 60) -> int:
         done = sum(f.status == "ingested" for f in project.catalog.known_files().values())
         if done >= at_least:
             return done
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("ingest made no progress")
 
 
@@ -75,6 +77,7 @@ def test_interrupted_ingest_resumes_without_duplicates(tmp_path: Path, beats: Pa
         assert "Interrupted" in stderr
 
     partial = len(project.catalog.segment_rows())
+    print(f"interrupted with {partial} of {len(expected)} segments in")
     assert 0 < partial < len(expected), "the run was interrupted mid-way"
 
     resumed = ingest(project, [beats])
