@@ -208,6 +208,7 @@ def test_killed_tag_process_resumes_without_duplicates(tmp_path: Path, loud_and_
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     partial = len(_done_items(project))
+    print(f"killed with {partial} of 48 segments tagged")
     assert 0 < partial < 48
     (killed,) = project_status(project)["runs"]
     assert killed["status"] == "interrupted"  # its process is gone, whatever it recorded
