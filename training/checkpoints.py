@@ -30,6 +30,15 @@ WRAPPER_PREFIX = "diffusion."
 EMA_PREFIX = "diffusion_ema.ema_model."
 
 
+def pick_device(name: str) -> str:
+    """The torch device a job asked for ("cpu", "cuda", "auto"); cuda without one is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise JobError("device cuda asked for, but torch sees no CUDA device")
+    return name
+
+
 def load_model_config(path: Path) -> dict[str, Any]:
     """The model config, with a relative T5 `model_path` resolved against the config's folder."""
     if not path.is_file():

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import load_model_config, load_weights
+from .checkpoints import load_model_config, load_weights, pick_device
 from .dataset import (
     SILENCE_PEAK,
     TRAINING_CONFIG,
@@ -121,16 +121,6 @@ def check_autoencoder(model: Any, folder: Path, info: dict[str, Any]) -> None:
             "this model (`curator encode EXPORT --model-config ... --ckpt ...`) or train with "
             f"the model they were made with ({info.get('ckpt')})"
         )
-
-
-def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise JobError("device cuda asked for, but torch sees no CUDA device")
-    return name
 
 
 def load_audio(filename: str, sample_rate: int, channels: int) -> Any:

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import apply_loras, load_model_config, load_weights
+from .checkpoints import apply_loras, load_model_config, load_weights, pick_device
 from .jobfiles import JobError, Progress
 
 # generate_diffusion_cond's own default (stable-audio-tools 0.0.20), passed explicitly so that
@@ -73,16 +73,6 @@ def generate_settings(config: dict[str, Any]) -> dict[str, Any]:
 def slug(text: str, length: int = 40) -> str:
     words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return words[:length].rstrip("-") or "untitled"
-
-
-def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise JobError("device cuda asked for, but torch sees no CUDA device")
-    return name
 
 
 def load_model(settings: dict[str, Any], device: str) -> Any:
