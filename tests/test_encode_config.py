@@ -4,28 +4,16 @@ several GPUs holding as many slots of the queue."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
-from test_jobs import configure, wait_for_process, wait_until
+from test_jobs import configure, model_files, wait_for_process, wait_until
 
 from curator.errors import CuratorError
 from curator.jobs.config import encode_config, train_config
 from curator.jobs.manage import get_job, start_job, wait_for_job
 from curator.project import Project
-
-
-def model_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    export = tmp_path / "export"
-    export.mkdir()
-    (export / "dataset_config.json").write_text("{}\n")
-    config = tmp_path / "model_config.json"
-    config.write_text(json.dumps({"model_type": "diffusion_cond"}))
-    ckpt = tmp_path / "model.safetensors"
-    ckpt.write_bytes(b"weights")
-    return export, config, ckpt
 
 
 def test_encode_config_defaults_beside_the_export_and_checks_its_inputs(
