@@ -34,7 +34,7 @@ from curator.project import Project, init_project
 from curator.prompts.editing import prompt_table
 from curator.prompts.writing import segment_seed, write_prompts
 from curator.storage import HumanLabel, RunRecord
-from curator.testing import registry_of
+from curator.testing import metadata_label_by_label, registry_of
 
 TAGS_PER_SEGMENT = 6
 
@@ -86,22 +86,6 @@ def bare_loop(project: Project) -> float:
     return time.perf_counter() - start
 
 
-def python_rebuild(project: Project) -> dict[str, dict[str, Any]]:
-    """The baseline for reading metadata: the effective labels grouped in Python, label by
-    label, as segment_metadata did before it became one DuckDB query."""
-    records: dict[str, dict[str, Any]] = {}
-    for row in project.catalog.segment_rows():
-        record = {"source": row["source"], "start": row["start"], "duration": row["duration"]}
-        record |= {f"{facet}_tags": [] for facet in TAG_FACETS} | dict.fromkeys(VALUE_FACETS)
-        records[row["id"]] = record
-    for segment_id, facet, tag, present, value, _ in project.catalog.effective_labels():
-        if segment_id in records and present and facet in TAG_FACETS:
-            records[segment_id][f"{facet}_tags"].append(tag)
-        elif segment_id in records and present and facet in VALUE_FACETS:
-            records[segment_id][facet] = float(value) if facet == "tempo" else value
-    return records
-
-
 def timed(work: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = work()
@@ -111,7 +95,7 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 def metadata_figures(project: Project, folder: Path) -> None:
     """segment_metadata and `metadata export --format json` against the old ways."""
     bound, _ = timed(lambda: project.catalog.metadata_table(TAG_FACETS, VALUE_FACETS))
-    old_s, old = timed(lambda: python_rebuild(project))
+    old_s, old = timed(lambda: metadata_label_by_label(project))
     new_s, new = timed(lambda: segment_metadata(project))
     assert new == old, "segment_metadata differs from the Python rebuild"
     print(f"  DuckDB reads the metadata       {bound:7.2f} s   (bound)")
@@ -119,7 +103,7 @@ def metadata_figures(project: Project, folder: Path) -> None:
     print(f"  segment_metadata (one query)    {new_s:7.2f} s   {old_s / new_s:5.1f}x faster")
     whole = folder / "whole.json"
     dump_s, _ = timed(
-        lambda: whole.write_text(json.dumps(python_rebuild(project), indent=2) + "\n")
+        lambda: whole.write_text(json.dumps(metadata_label_by_label(project), indent=2) + "\n")
     )
     streamed = folder / "streamed.json"
 

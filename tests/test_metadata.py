@@ -5,21 +5,19 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from curator.catalogue.ingest import ingest
 from curator.catalogue.metadata import (
-    TAG_FACETS,
     import_metadata,
     segment_metadata,
     write_metadata,
 )
 from curator.curation.review import save_segment
-from curator.music import VALUE_FACETS
 from curator.project import Project, init_project
 from curator.storage import HumanLabel
+from curator.testing import metadata_label_by_label
 
 
 @pytest.fixture
@@ -109,26 +107,10 @@ def test_a_human_label_wins_over_an_imported_model_label(labelled, tmp_path: Pat
 # -- built in DuckDB, streamed out --------------------------------------------------------------
 
 
-def full_rebuild(project: Project, include_unusable: bool = False) -> dict[str, dict[str, Any]]:
-    """The records as the effective labels state them, grouped here in Python, label by label
-    (how segment_metadata was built before it moved into one DuckDB query)."""
-    records: dict[str, dict[str, Any]] = {}
-    for row in project.catalog.segment_rows(include_unusable):
-        record = {"source": row["source"], "start": row["start"], "duration": row["duration"]}
-        record |= {f"{facet}_tags": [] for facet in TAG_FACETS} | dict.fromkeys(VALUE_FACETS)
-        records[row["id"]] = record
-    for segment_id, facet, tag, present, value, _ in project.catalog.effective_labels():
-        if segment_id in records and present and facet in TAG_FACETS:
-            records[segment_id][f"{facet}_tags"].append(tag)
-        elif segment_id in records and present and facet in VALUE_FACETS:
-            records[segment_id][facet] = float(value) if facet == "tempo" else value
-    return records
-
-
 def assert_same_records(project: Project) -> None:
     for include_unusable in (False, True):
         built = segment_metadata(project, include_unusable)
-        expected = full_rebuild(project, include_unusable)
+        expected = metadata_label_by_label(project, include_unusable)
         assert built == expected
         assert [list(r) for r in built.values()] == [list(r) for r in expected.values()]
 

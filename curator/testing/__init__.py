@@ -9,9 +9,11 @@ Use it from a plugin's tests with `pytest_plugins = ["curator.testing"]` in conf
 - `plugin_registry(*plugins)`: a registry holding only the given plugin modules or objects
   (nothing installed is loaded), as `curator.registry.Registry`.
 
-and, to call directly, `registry_of(*plugins)` (what `plugin_registry` gives) and
+and, to call directly, `registry_of(*plugins)` (what `plugin_registry` gives),
 `load_registry()`: every installed plugin, loaded as Curator loads them (for the "is
-installed" test).
+installed" test), and `metadata_label_by_label(project)`: the records `segment_metadata`
+gives, grouped in Python from the effective labels (an independent oracle for tests, and
+the baseline the prompts benchmark times).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from curator.catalogue.ingest import ingest
+from curator.catalogue.metadata import TAG_FACETS
+from curator.music import VALUE_FACETS
 from curator.project import Project, init_project
 from curator.registry import Registry, load_registry
 from curator.registry.manager import get_plugin_manager
@@ -75,3 +79,21 @@ def ingested_project(curator_project: Project, beats: Path) -> Project:
 @pytest.fixture
 def plugin_registry() -> Callable[..., Registry]:
     return registry_of
+
+
+def metadata_label_by_label(
+    project: Project, include_unusable: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The records as the effective labels state them, grouped here in Python, label by label
+    (how segment_metadata was built before it moved into one DuckDB query)."""
+    records: dict[str, dict[str, Any]] = {}
+    for row in project.catalog.segment_rows(include_unusable):
+        record = {"source": row["source"], "start": row["start"], "duration": row["duration"]}
+        record |= {f"{facet}_tags": [] for facet in TAG_FACETS} | dict.fromkeys(VALUE_FACETS)
+        records[row["id"]] = record
+    for segment_id, facet, tag, present, value, _ in project.catalog.effective_labels():
+        if segment_id in records and present and facet in TAG_FACETS:
+            records[segment_id][f"{facet}_tags"].append(tag)
+        elif segment_id in records and present and facet in VALUE_FACETS:
+            records[segment_id][facet] = float(cast(str, value)) if facet == "tempo" else value
+    return records
