@@ -42,6 +42,15 @@ from curator.jobs.manage import start_job as launch
 from curator.jobs.plan import DRY_RUN_STEPS, duration_text, plan_lines
 from curator.project import Project
 
+# Options the train, generate and encode commands share.
+trust_checkpoint_option = click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
+    "without it such a file is refused. Only for files whose source you trust.",
+)
+wait_option = click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
+
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(exists=True, path_type=Path)
 
@@ -70,12 +79,7 @@ EXISTING = click.Path(exists=True, path_type=Path)
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", "resume_job", metavar="JOB_ID", help="Continue a train job.")
-@click.option(
-    "--trust-checkpoint",
-    is_flag=True,
-    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
-    "without it such a file is refused. Only for files whose source you trust.",
-)
+@trust_checkpoint_option
 @click.option(
     "--devices",
     type=click.IntRange(min=1),
@@ -89,7 +93,7 @@ EXISTING = click.Path(exists=True, path_type=Path)
     help=f"Run {DRY_RUN_STEPS} real steps and print the step time, peak memory, and the time "
     "and disk --steps/--epochs would take (and the seed's 35,000 steps); trains nothing.",
 )
-@click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
+@wait_option
 def train(
     project: Project, resume_job: str | None, wait: bool, dry_run: bool, **options: Any
 ) -> None:
@@ -153,13 +157,8 @@ def _as_config_keys(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where to run.")
 @click.option("--out", type=PATH, required=True, help="Folder the audio is copied to.")
-@click.option(
-    "--trust-checkpoint",
-    is_flag=True,
-    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
-    "without it such a file is refused. Only for files whose source you trust.",
-)
-@click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
+@trust_checkpoint_option
+@wait_option
 def generate(
     project: Project, loras: tuple[str, ...], out: Path, wait: bool, **options: Any
 ) -> None:
@@ -187,13 +186,8 @@ def generate(
     help="Files per batch.",
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where to run.")
-@click.option(
-    "--trust-checkpoint",
-    is_flag=True,
-    help="Load a .ckpt that holds more than weights (full unpickling can run code in it); "
-    "without it such a file is refused. Only for files whose source you trust.",
-)
-@click.option("--wait", is_flag=True, help="Block until it ends, showing progress.")
+@trust_checkpoint_option
+@wait_option
 def encode(project: Project, out: Path | None, wait: bool, **options: Any) -> None:
     """Encode an export's audio once through the model's autoencoder, as a job in .venv-train.
 
