@@ -31,10 +31,9 @@ def default_index(project: Project, names: list[str]) -> int:
     return names.index(busiest) if busiest else 0
 
 
-def frequency_section(project: Project, vocabulary: Vocabulary) -> None:
+def frequency_section(project: Project, names: list[str], first: int) -> None:
     st.subheader("Tag frequency")
-    names = list(vocabulary.facet_names)
-    facet = st.selectbox("Facet", names, index=default_index(project, names), key="freq-facet")
+    facet = st.selectbox("Facet", names, index=first, key="freq-facet")
     st.plotly_chart(tag_frequency_figure(project, facet).figure, key="freq-chart")
     st.caption("Model only: no person has looked yet. Human-confirmed: a curator said so.")
 
@@ -50,13 +49,10 @@ def tempo_key_section(project: Project) -> None:
     right.plotly_chart(chart.figure, key="key-chart")
 
 
-def cooccurrence_section(project: Project, vocabulary: Vocabulary) -> None:
+def cooccurrence_section(project: Project, names: list[str], first: int) -> None:
     st.subheader("Co-occurrence")
-    names = list(vocabulary.facet_names)
     columns = st.columns(3)
-    facet = columns[0].selectbox(
-        "Facet", names, index=default_index(project, names), key="co-facet"
-    )
+    facet = columns[0].selectbox("Facet", names, index=first, key="co-facet")
     other = columns[1].selectbox("Against", [SAME_FACET, *names], key="co-other")
     jaccard = columns[2].toggle("Jaccard (both / either)", key="co-jaccard")
     heatmap = cooccurrence_figure(
@@ -124,9 +120,12 @@ def main() -> None:
     project = open_page("Charts")
     vocabulary = project.vocabulary()
     st.title("Charts")
-    frequency_section(project, vocabulary)
+    # Both facet pickers open on the busiest facet, counted once per rerun.
+    names = list(vocabulary.facet_names)
+    first = default_index(project, names)
+    frequency_section(project, names, first)
     tempo_key_section(project)
-    cooccurrence_section(project, vocabulary)
+    cooccurrence_section(project, names, first)
     tag_map_section(project, vocabulary, load_registry())
 
 
