@@ -19,20 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-
-import curator.plugins.stable_audio_export as sat
-from curator.catalogue.ingest import ingest
-from curator.export.build import export, export_settings
-from curator.project import init_project
-from curator.storage.prompts import PromptRow, save_prompts
-from curator.storage.selections import SelectionItem, save_selection
-from curator.testing import registry_of
+from test_training import PYTHON, REPO, SR, export_demo_beats
 
 pytestmark = [pytest.mark.train_env, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = REPO / ".venv-train" / "bin" / "python"
-SR = 16000  # the tiny model's sample rate
 FRAME = 64  # its samples per latent frame
 TIMEOUT = 600
 
@@ -62,6 +52,26 @@ def in_train_env(code: str, *args: Any) -> str:
     return done.stdout
 
 
+def encode(
+    project: Path, export_dir: Path, ckpt: Path, tiny: dict[str, Path], *options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`curator encode EXPORT` with the tiny model's config and `ckpt`, on the CPU, waited for."""
+    return curator(
+        "encode", export_dir, "--project", project, "--model-config", tiny["model_config"],
+        "--ckpt", ckpt, "--device", "cpu", *options, "--wait",
+    )  # fmt: skip
+
+
+def train(
+    project: Path, latents: Path, ckpt: Path, tiny: dict[str, Path], *options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`curator train --export LATENTS` with the tiny model's config and `ckpt`, on the CPU."""
+    return curator(
+        "train", "--project", project, "--export", latents, "--model-config",
+        tiny["model_config"], "--ckpt", ckpt, "--device", "cpu", *options,
+    )  # fmt: skip
+
+
 def job_folder(project: Path, output: str) -> Path:
     """The job folder of the id `curator ... --wait` printed first."""
     return project / "jobs" / output.split()[0]
@@ -85,46 +95,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def exported(beats: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(project folder, a real `curator export` of the demo beats at 16 kHz, one track held out)."""
     folder = tmp_path_factory.mktemp("latents")
-    project = init_project(folder / "project")
-    ingest(project, [beats])
-    rows = project.catalog.segment_rows()
-    prompts = [PromptRow(r["id"], "template@1", f"a trap beat {r['start']:.0f}") for r in rows]
-    save_prompts(project.catalog, prompts)
-    held_out = rows[0]["track_id"]
-    items = [
-        SelectionItem(r["id"], split="validation" if r["track_id"] == held_out else "train")
-        for r in rows
-    ]
-    save_selection(project.catalog, "all", "test", items)
-    export(
-        project,
-        folder / "export",
-        "all",
-        export_settings(project, sample_rate=SR),
-        registry=registry_of(sat),
-    )
-    return project.root, folder / "export"
+    return export_demo_beats(beats, folder), folder / "export"
 
 
 @pytest.fixture(scope="module")
 def encoded(tiny: dict[str, Path], exported: tuple[Path, Path]) -> tuple[Path, Path]:
     """(the encode job's folder, the latent set) after `curator encode --wait`."""
     project, export_dir = exported
-    done = curator(
-        "encode",
-        export_dir,
-        "--project",
-        project,
-        "--model-config",
-        tiny["model_config"],
-        "--ckpt",
-        tiny["ckpt"],
-        "--device",
-        "cpu",
-        "--batch-size",
-        3,
-        "--wait",
-    )
+    done = encode(project, export_dir, tiny["ckpt"], tiny, "--batch-size", 3)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return job_folder(project, done.stdout), export_dir.with_name("export-latents")
 
@@ -213,19 +191,7 @@ def test_an_interrupted_encode_goes_on_where_it_stopped(
     lost = files[0]
     lost.unlink()  # as if the job had stopped before writing it
     before = {f: f.stat().st_mtime_ns for f in files[1:]}
-    done = curator(
-        "encode",
-        export_dir,
-        "--project",
-        project,
-        "--model-config",
-        tiny["model_config"],
-        "--ckpt",
-        tiny["ckpt"],
-        "--device",
-        "cpu",
-        "--wait",
-    )
+    done = encode(project, export_dir, tiny["ckpt"], tiny)
     assert done.returncode == 0, done.stderr[-3000:]
     outputs = result(job_folder(project, done.stdout))["outputs"]
     assert outputs["encoded"] == 1 and outputs["kept"] == outputs["files"] - 1
@@ -237,26 +203,10 @@ def test_an_interrupted_encode_goes_on_where_it_stopped(
 def trained(encoded: tuple[Path, Path], exported: tuple[Path, Path], tiny: dict[str, Path]) -> Path:
     _, latents = encoded
     project, _ = exported
-    done = curator(
-        "train",
-        "--project",
-        project,
-        "--export",
-        latents,
-        "--model-config",
-        tiny["model_config"],
-        "--ckpt",
-        tiny["ckpt"],
-        "--steps",
-        4,
-        "--batch-size",
-        2,
-        "--checkpoint-every",
-        2,
-        "--device",
-        "cpu",
-        "--wait",
-    )
+    done = train(
+        project, latents, tiny["ckpt"], tiny,
+        "--steps", 4, "--batch-size", 2, "--checkpoint-every", 2, "--wait",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return job_folder(project, done.stdout)
 
@@ -325,42 +275,13 @@ def test_another_autoencoder_is_refused(
     project, export_dir = exported
     other = tmp_path / "other.safetensors"
     perturb_autoencoder(tiny["ckpt"], other)
-    done = curator(
-        "train",
-        "--project",
-        project,
-        "--export",
-        latents,
-        "--model-config",
-        tiny["model_config"],
-        "--ckpt",
-        other,
-        "--steps",
-        2,
-        "--device",
-        "cpu",
-        "--wait",
-    )
+    done = train(project, latents, other, tiny, "--steps", 2, "--wait")
     assert done.returncode == 1
     assert "these latents were made with another autoencoder" in done.stderr, done.stderr
     job = job_folder(project, done.stdout)
     assert not (job / "checkpoints").exists() and not (job / "progress.jsonl").exists()
     # Nor may another autoencoder's latents be mixed into the same set.
-    done = curator(
-        "encode",
-        export_dir,
-        "--project",
-        project,
-        "--model-config",
-        tiny["model_config"],
-        "--ckpt",
-        other,
-        "--out",
-        latents,
-        "--device",
-        "cpu",
-        "--wait",
-    )
+    done = encode(project, export_dir, other, tiny, "--out", latents)
     assert done.returncode == 1 and "latents of another autoencoder" in done.stderr
 
 
@@ -369,10 +290,9 @@ def test_a_dry_run_measures_and_plans(
 ) -> None:
     _, latents = encoded
     project, _ = exported
-    done = curator(
-        "train", "--project", project, "--export", latents, "--model-config",
-        tiny["model_config"], "--ckpt", tiny["ckpt"], "--steps", 100, "--batch-size", 2,
-        "--checkpoint-every", 30, "--device", "cpu", "--dry-run",
+    done = train(
+        project, latents, tiny["ckpt"], tiny,
+        "--steps", 100, "--batch-size", 2, "--checkpoint-every", 30, "--dry-run",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     job = job_folder(project, done.stdout)
@@ -398,10 +318,9 @@ def test_ddp_on_two_cpu_processes_checkpoints_once_and_resumes(
 ) -> None:
     _, latents = encoded
     project, _ = exported
-    done = curator(
-        "train", "--project", project, "--export", latents, "--model-config",
-        tiny["model_config"], "--ckpt", tiny["ckpt"], "--steps", 4, "--batch-size", 1,
-        "--checkpoint-every", 2, "--device", "cpu", "--devices", 2, "--strategy", "ddp", "--wait",
+    done = train(
+        project, latents, tiny["ckpt"], tiny, "--steps", 4, "--batch-size", 1,
+        "--checkpoint-every", 2, "--devices", 2, "--strategy", "ddp", "--wait",
     )  # fmt: skip
     job = job_folder(project, done.stdout)
     assert done.returncode == 0, (job / "log.txt").read_text()[-4000:]

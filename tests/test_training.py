@@ -164,10 +164,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"model_config": folder / "model_config.json", "ckpt": folder / "model.safetensors"}
 
 
-@pytest.fixture(scope="session")
-def export_dir(beats: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `curator export` of the demo beats at the tiny model's rate, one validation track."""
-    folder = tmp_path_factory.mktemp("export")
+def export_demo_beats(beats: Path, folder: Path) -> Path:
+    """The demo beats ingested and prompted in folder/project, and a real `curator export` of
+    them in folder/export at the tiny model's rate, one track held out for validation; the
+    project's folder."""
     project = init_project(folder / "project")
     ingest(project, [beats])
     rows = project.catalog.segment_rows()
@@ -183,6 +183,14 @@ def export_dir(beats: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_selection(project.catalog, "all", "test", items)
     settings = export_settings(project, sample_rate=SR)
     export(project, folder / "export", "all", settings, registry=registry_of(sat))
+    return project.root
+
+
+@pytest.fixture(scope="session")
+def export_dir(beats: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `curator export` of the demo beats at the tiny model's rate, one validation track."""
+    folder = tmp_path_factory.mktemp("export")
+    export_demo_beats(beats, folder)
     return folder / "export"
 
 
