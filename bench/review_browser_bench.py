@@ -32,8 +32,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from synthetic import model_label_columns
@@ -41,6 +39,7 @@ from synthetic import model_label_columns
 from curator.catalogue.ingest import ingest
 from curator.project import Project, init_project
 from curator.storage import RunRecord, SegmentRecord, TrackRecord
+from curator.testing.browser import headless_chromium
 
 RATE = 44100
 TRACK_SECONDS = 50.0
@@ -159,27 +158,8 @@ def serve(project: Project, log: Path) -> tuple[subprocess.Popen, str]:
 
 
 def chromium(profile: Path) -> WebDriver:
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--no-proxy-server",
-        "--autoplay-policy=no-user-gesture-required",  # as for a curator who clicked once
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    return webdriver.Chrome(service=service, options=options)
+    # Autoplay as for a curator who has clicked once.
+    return headless_chromium(profile, "1400,1000", "--autoplay-policy=no-user-gesture-required")
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:

@@ -12,15 +12,14 @@ it uses Debian's chromium and chromedriver, like the browser tests.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from curator.testing.browser import BrowserMissing, headless_chromium
 
 WIDTH = 1400
 SETTLE_S = 60.0  # a cold page (models, first queries) may take this long on 2 cores
@@ -32,33 +31,7 @@ return Boolean(app) && app.getAttribute('data-test-script-state') === 'notRunnin
 """
 
 
-def binary(variable: str, names: tuple[str, ...]) -> str:
-    found = os.environ.get(variable) or next(filter(None, map(shutil.which, names)), None)
-    if not found:
-        sys.exit(f"screenshots: no {names[0]} found (install it, or set {variable})")
-    return found
-
-
-def open_browser(profile: Path) -> webdriver.Chrome:
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary("CHROMIUM", ("chromium", "chromium-browser"))
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        f"--window-size={WIDTH},1000",
-    ):
-        options.add_argument(argument)
-    service = Service(executable_path=binary("CHROMEDRIVER", ("chromedriver",)))
-    return webdriver.Chrome(service=service, options=options)
-
-
-def settle(driver: webdriver.Chrome) -> None:
+def settle(driver: WebDriver) -> None:
     """Wait until the script is idle and the page's height holds for a second."""
     deadline, height, steady_since = time.monotonic() + SETTLE_S, -1, time.monotonic()
     while time.monotonic() < deadline:
@@ -73,7 +46,7 @@ def settle(driver: webdriver.Chrome) -> None:
     )
 
 
-def whole_page_height(driver: webdriver.Chrome) -> int:
+def whole_page_height(driver: WebDriver) -> int:
     # Streamlit scrolls inside its own container, not the body.
     return int(
         driver.execute_script(
@@ -84,7 +57,7 @@ def whole_page_height(driver: webdriver.Chrome) -> int:
     )
 
 
-def shoot(driver: webdriver.Chrome, base: str, page: str, out_dir: Path) -> Path:
+def shoot(driver: WebDriver, base: str, page: str, out_dir: Path) -> Path:
     driver.get(f"{base.rstrip('/')}/{page}")
     settle(driver)
     driver.set_window_size(WIDTH, min(whole_page_height(driver) + 120, 12000))
@@ -105,7 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        driver = open_browser(Path(profile))
+        try:
+            driver = headless_chromium(Path(profile), f"{WIDTH},1000", "--hide-scrollbars")
+        except BrowserMissing as missing:
+            sys.exit(f"screenshots: {missing}")
         try:
             for page in args.pages:
                 print(shoot(driver, args.base, page, args.out_dir))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +26,6 @@ from typing import Any
 
 import pytest
 from conftest import curator_command
-from selenium import webdriver
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     ElementNotInteractableException,
@@ -35,7 +33,6 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
     TimeoutException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -51,6 +48,7 @@ from curator.storage.prompts import effective_prompts
 from curator.storage.selections import selection, selection_items
 from curator.tagging.runs import run_tagger
 from curator.testing import registry_of
+from curator.testing.browser import BrowserMissing, headless_chromium
 
 pytestmark = pytest.mark.slow  # about 40 s: a real server, a real browser
 
@@ -64,25 +62,6 @@ TRANSIENT = (
     ElementClickInterceptedException,
     ElementNotInteractableException,
 )
-
-
-def browser_binaries() -> tuple[str, str]:
-    """Chromium and chromedriver from the system (CHROMIUM / CHROMEDRIVER override)."""
-    found = []
-    for variable, names in (
-        ("CHROMIUM", ("chromium", "chromium-browser")),
-        ("CHROMEDRIVER", ("chromedriver",)),
-    ):
-        candidates = [os.environ.get(variable), *map(shutil.which, names), f"/usr/bin/{names[0]}"]
-        path = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-        if path is None:
-            pytest.fail(
-                f"{names[0]} not found (set {variable} or install it: on Debian/Ubuntu "
-                "`apt-get install chromium chromium-driver`); this end-to-end test drives "
-                "the app in a real headless browser and must not be skipped"
-            )
-        found.append(path)
-    return found[0], found[1]
 
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy for 127.0.0.1
@@ -176,27 +155,14 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
-    chromium, chromedriver = browser_binaries()
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--no-proxy-server",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1400,2000",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    try:
+        driver = headless_chromium(tmp_path / "chromium-profile", "1400,2000")
+    except BrowserMissing as missing:
+        pytest.fail(
+            f"{missing}; this end-to-end test drives the app in a real headless browser and "
+            "must not be skipped"
+        )
     driver.set_page_load_timeout(WAIT)
     try:
         yield driver
