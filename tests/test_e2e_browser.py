@@ -40,7 +40,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from tests_support import HatTagger, Plugin
 
-from curator.access.users import add_user, users_file
+from curator.access.users import add_user, read_users, users_file
 from curator.catalogue.ingest import ingest
 from curator.curation.review import ReviewFilter, review_page
 from curator.project import Project, init_project, open_project
@@ -577,8 +577,9 @@ def test_review_and_bulk_relabel_in_a_real_browser(
 # -- signed in -----------------------------------------------------------------------------------
 
 
-def sign_in(browser: WebDriver, url: str, name: str, password: str) -> None:
-    """Sign in on the Review page of an app whose project has a user list."""
+def sign_in(browser: WebDriver, url: str, name: str, password: str, cookie: str) -> None:
+    """Sign in on the Review page of an app whose project has a user list, and wait for the
+    sign-in cookie (named `cookie`), which a component sets after the page says so."""
     browser.get(f"{url}/Review")
     wait_for_text(browser, "Sign in to Curator")
 
@@ -595,6 +596,7 @@ def sign_in(browser: WebDriver, url: str, name: str, password: str) -> None:
         "Sign in",
     )
     wait_for_text(browser, f"Signed in as {name}")
+    wait(browser, lambda b: b.get_cookie(cookie), "the sign-in cookie")
 
 
 def test_a_signed_in_curator_edit_is_recorded_under_that_name(
@@ -602,7 +604,8 @@ def test_a_signed_in_curator_edit_is_recorded_under_that_name(
 ) -> None:
     add_user(users_file(tagged_project), "ana", "correct horse")
     with serving(tagged_project, tmp_path) as url:
-        sign_in(browser, url, "ana", "correct horse")
+        cookie = read_users(users_file(tagged_project))["cookie"]["name"]
+        sign_in(browser, url, "ana", "correct horse", cookie)
         # A new page load is a new session: the sign-in cookie must carry it.
         segment = review_an_edit(browser, url)
     catalog = open_project(tagged_project.root).catalog
